@@ -1,0 +1,39 @@
+# Every target builds and uses .venv, so nothing else needs installing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_HOME := .demo/home
+DEMO_VIDEO := .demo/seattle-council-special-2017-10-05.mp4
+PORT ?= 8000
+
+.PHONY: install demo test bench lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# The CPU build of torch first: a bare requirement would pull GBs of CUDA.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m onrecord.demo $(DEMO_VIDEO)
+	ONRECORD_HOME=$(DEMO_HOME) $(BIN)/onrecord ingest $(DEMO_VIDEO) \
+		--body "Seattle City Council" --date 2017-10-05 --title "Special Meeting"
+	ONRECORD_HOME=$(DEMO_HOME) ONRECORD_BASE_URL=http://127.0.0.1:$(PORT) \
+		$(BIN)/onrecord serve --port $(PORT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache .ruff_cache

@@ -1,0 +1,238 @@
+"""The catalog database: bodies, meetings, speakers, segments and the
+transcript cache, in SQLite with WAL so the web app can read while a job
+writes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from catalog.migrations import CATALOG_MIGRATIONS, apply_migrations
+from catalog.types import Body, Meeting, Segment
+
+MEETING_COLUMNS = (
+    "m.id, m.title, b.name AS body, m.source_url, m.source_id, m.meeting_date,"
+    " m.duration, m.status, m.error, m.audio_path, m.audio_hash"
+)
+
+
+def connect(db_path: Path) -> sqlite3.Connection:
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    # Autocommit mode: transactions are opened explicitly with ``transaction``.
+    conn = sqlite3.connect(db_path, isolation_level=None, timeout=30, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _meeting(row: sqlite3.Row) -> Meeting:
+    return Meeting(
+        id=row["id"],
+        title=row["title"],
+        body=row["body"],
+        source_url=row["source_url"],
+        source_id=row["source_id"],
+        date=row["meeting_date"],
+        duration=row["duration"],
+        status=row["status"],
+        error=row["error"],
+        audio_path=row["audio_path"],
+        audio_hash=row["audio_hash"],
+    )
+
+
+class Catalog:
+    """Reads and writes the pipeline's records. All catalog SQL lives here."""
+
+    def __init__(self, db_path: Path):
+        self.db_path = db_path
+        self.conn = connect(db_path)
+        apply_migrations(self.conn, "catalog", CATALOG_MIGRATIONS)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- bodies ---------------------------------------------------------
+    def body(self, name: str, create: bool = False) -> Body | None:
+        row = self.conn.execute("SELECT id, name FROM bodies WHERE name = ?", (name,)).fetchone()
+        if row is None and create:
+            cur = self.conn.execute("INSERT INTO bodies (name) VALUES (?)", (name,))
+            return Body(name=name, id=cur.lastrowid)
+        return Body(name=row["name"], id=row["id"]) if row else None
+
+    def bodies(self) -> list[Body]:
+        rows = self.conn.execute("SELECT id, name FROM bodies ORDER BY name")
+        return [Body(name=r["name"], id=r["id"]) for r in rows]
+
+    # -- meetings -------------------------------------------------------
+    def add_meeting(self, meeting: Meeting, source_key: str | None) -> Meeting:
+        with transaction(self.conn):
+            body = self.body(meeting.body, create=True)
+            assert body is not None
+            cur = self.conn.execute(
+                "INSERT INTO meetings (body_id, title, meeting_date, duration, source_url,"
+                " source_id, source_key, status, audio_path, audio_hash)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    body.id,
+                    meeting.title,
+                    meeting.date,
+                    meeting.duration,
+                    meeting.source_url,
+                    meeting.source_id,
+                    source_key,
+                    meeting.status,
+                    meeting.audio_path,
+                    meeting.audio_hash,
+                ),
+            )
+        meeting.id = cur.lastrowid
+        return meeting
+
+    def set_status(self, meeting_id: int, status: str, error: str | None = None) -> None:
+        self.conn.execute(
+            "UPDATE meetings SET status = ?, error = ?, updated_at = datetime('now') WHERE id = ?",
+            (status, error, meeting_id),
+        )
+
+    def delete_meeting(self, meeting_id: int) -> None:
+        self.conn.execute("DELETE FROM meetings WHERE id = ?", (meeting_id,))
+
+    def meeting(self, meeting_id: int) -> Meeting | None:
+        row = self.conn.execute(
+            f"SELECT {MEETING_COLUMNS} FROM meetings m JOIN bodies b ON b.id = m.body_id"
+            " WHERE m.id = ?",
+            (meeting_id,),
+        ).fetchone()
+        return _meeting(row) if row else None
+
+    def meeting_by_source(self, source_key: str) -> Meeting | None:
+        row = self.conn.execute(
+            f"SELECT {MEETING_COLUMNS} FROM meetings m JOIN bodies b ON b.id = m.body_id"
+            " WHERE m.source_key = ?",
+            (source_key,),
+        ).fetchone()
+        return _meeting(row) if row else None
+
+    def meeting_by_hash(self, audio_hash: str) -> Meeting | None:
+        row = self.conn.execute(
+            f"SELECT {MEETING_COLUMNS} FROM meetings m JOIN bodies b ON b.id = m.body_id"
+            " WHERE m.audio_hash = ?",
+            (audio_hash,),
+        ).fetchone()
+        return _meeting(row) if row else None
+
+    def meetings(self, body: str | None = None) -> list[Meeting]:
+        rows = self.conn.execute(
+            f"SELECT {MEETING_COLUMNS} FROM meetings m JOIN bodies b ON b.id = m.body_id"
+            " WHERE (? IS NULL OR b.name = ?)"
+            " ORDER BY m.meeting_date DESC, m.id DESC",
+            (body, body),
+        )
+        return [_meeting(r) for r in rows]
+
+    # -- segments -------------------------------------------------------
+    def replace_segments(self, meeting_id: int, segments: list[Segment]) -> None:
+        """Swap in a meeting's transcript in one transaction, so a rerun never
+        leaves duplicates or a half-written transcript."""
+        with transaction(self.conn):
+            self.conn.execute("DELETE FROM segments WHERE meeting_id = ?", (meeting_id,))
+            self.conn.execute("DELETE FROM speakers WHERE meeting_id = ?", (meeting_id,))
+            speaker_ids: dict[str, int | None] = {}
+            for label in sorted({s.speaker for s in segments if s.speaker}):
+                cur = self.conn.execute(
+                    "INSERT INTO speakers (meeting_id, label) VALUES (?, ?)", (meeting_id, label)
+                )
+                speaker_ids[label] = cur.lastrowid
+            self.conn.executemany(
+                "INSERT INTO segments (meeting_id, seq, start_time, end_time, text, words,"
+                " speaker_id, avg_logprob, no_speech_prob, compression_ratio)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        meeting_id,
+                        seq,
+                        s.start,
+                        s.end,
+                        s.text,
+                        json.dumps([w.to_dict() for w in s.words]),
+                        speaker_ids.get(s.speaker) if s.speaker else None,
+                        s.avg_logprob,
+                        s.no_speech_prob,
+                        s.compression_ratio,
+                    )
+                    for seq, s in enumerate(segments)
+                ],
+            )
+
+    def segments(self, meeting_id: int) -> list[Segment]:
+        rows = self.conn.execute(
+            "SELECT s.start_time, s.end_time, s.text, s.words, s.avg_logprob,"
+            " s.no_speech_prob, s.compression_ratio, COALESCE(sp.name, sp.label) AS speaker"
+            " FROM segments s LEFT JOIN speakers sp ON sp.id = s.speaker_id"
+            " WHERE s.meeting_id = ? ORDER BY s.seq",
+            (meeting_id,),
+        )
+        return [
+            Segment.from_dict(
+                {
+                    "start": r["start_time"],
+                    "end": r["end_time"],
+                    "text": r["text"],
+                    "words": json.loads(r["words"]),
+                    "speaker": r["speaker"],
+                    "avg_logprob": r["avg_logprob"],
+                    "no_speech_prob": r["no_speech_prob"],
+                    "compression_ratio": r["compression_ratio"],
+                }
+            )
+            for r in rows
+        ]
+
+    # -- transcript cache -----------------------------------------------
+    def open_transcript(self, key: str, audio_hash: str, engine: str, model: str,
+                        version: str, options: dict[str, Any]) -> bool:
+        """Register a transcript; returns True when it is already complete."""
+        self.conn.execute(
+            "INSERT OR IGNORE INTO transcripts (key, audio_hash, engine, model, version, options)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (key, audio_hash, engine, model, version, json.dumps(options, sort_keys=True)),
+        )
+        row = self.conn.execute("SELECT complete FROM transcripts WHERE key = ?", (key,)).fetchone()
+        return bool(row["complete"])
+
+    def transcript_segments(self, key: str) -> list[Segment]:
+        rows = self.conn.execute(
+            "SELECT data FROM transcript_segments WHERE transcript_key = ? ORDER BY seq", (key,)
+        )
+        return [Segment.from_dict(json.loads(r["data"])) for r in rows]
+
+    def append_transcript_segments(self, key: str, first_seq: int,
+                                   segments: Iterable[Segment]) -> None:
+        with transaction(self.conn):
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO transcript_segments (transcript_key, seq, data)"
+                " VALUES (?, ?, ?)",
+                [(key, first_seq + i, json.dumps(s.to_dict())) for i, s in enumerate(segments)],
+            )
+
+    def finish_transcript(self, key: str) -> None:
+        self.conn.execute("UPDATE transcripts SET complete = 1 WHERE key = ?", (key,))

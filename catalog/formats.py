@@ -1,0 +1,38 @@
+"""Transcript renderings: plain text, WebVTT, SRT and JSON."""
+
+from __future__ import annotations
+
+import json
+
+from catalog.types import Meeting, Segment
+
+FORMATS = ("txt", "vtt", "srt", "json")
+
+
+def clock(seconds: float, sep: str = ".") -> str:
+    ms = int(round(seconds * 1000))
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    s, ms = divmod(rest, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
+
+
+def _cue_text(seg: Segment) -> str:
+    return f"{seg.speaker}: {seg.text}" if seg.speaker else seg.text
+
+
+def render(meeting: Meeting, segments: list[Segment], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps({"meeting": meeting.summary(), "segments": [s.to_dict() for s in segments]},
+                          indent=2)
+    if fmt == "vtt":
+        cues = [f"{clock(s.start)} --> {clock(s.end)}\n{_cue_text(s)}" for s in segments]
+        return "WEBVTT\n\n" + "\n\n".join(cues) + "\n"
+    if fmt == "srt":
+        cues = [f"{i}\n{clock(s.start, ',')} --> {clock(s.end, ',')}\n{_cue_text(s)}"
+                for i, s in enumerate(segments, 1)]
+        return "\n\n".join(cues) + "\n"
+    if fmt == "txt":
+        lines = [f"[{clock(s.start)[:8]}] {_cue_text(s)}" for s in segments]
+        return f"{meeting.title} ({meeting.body}, {meeting.date or 'undated'})\n\n" + "\n".join(lines) + "\n"
+    raise ValueError(f"unknown format {fmt!r}")

@@ -1,0 +1,121 @@
+"""Numbered schema migrations, applied in order and recorded per component.
+
+Each component (the catalog here, each search store in its own module) keeps
+its own numbered list; ``schema_migrations`` records what has been applied so
+that opening a database is always safe and cheap.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+CATALOG_MIGRATIONS: list[tuple[int, str]] = [
+    (
+        1,
+        """
+        CREATE TABLE bodies (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE
+        );
+        CREATE TABLE meetings (
+            id INTEGER PRIMARY KEY,
+            body_id INTEGER NOT NULL REFERENCES bodies(id),
+            title TEXT NOT NULL,
+            meeting_date TEXT,
+            duration REAL,
+            source_url TEXT NOT NULL,
+            source_id TEXT,
+            source_key TEXT UNIQUE,
+            status TEXT NOT NULL DEFAULT 'queued',
+            error TEXT,
+            audio_path TEXT,
+            audio_hash TEXT UNIQUE,
+            created_at TEXT NOT NULL DEFAULT (datetime('now')),
+            updated_at TEXT NOT NULL DEFAULT (datetime('now'))
+        );
+        CREATE INDEX meetings_body_date ON meetings(body_id, meeting_date);
+        CREATE TABLE speakers (
+            id INTEGER PRIMARY KEY,
+            meeting_id INTEGER NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
+            label TEXT NOT NULL,
+            name TEXT,
+            UNIQUE (meeting_id, label)
+        );
+        CREATE TABLE segments (
+            id INTEGER PRIMARY KEY,
+            meeting_id INTEGER NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            start_time REAL NOT NULL,
+            end_time REAL NOT NULL,
+            text TEXT NOT NULL,
+            words TEXT NOT NULL DEFAULT '[]',
+            speaker_id INTEGER REFERENCES speakers(id) ON DELETE SET NULL,
+            avg_logprob REAL,
+            no_speech_prob REAL,
+            compression_ratio REAL,
+            UNIQUE (meeting_id, seq)
+        );
+        -- Raw engine output, keyed by audio hash + engine + model + version +
+        -- options, written a few segments at a time so a killed run resumes.
+        CREATE TABLE transcripts (
+            key TEXT PRIMARY KEY,
+            audio_hash TEXT NOT NULL,
+            engine TEXT NOT NULL,
+            model TEXT NOT NULL,
+            version TEXT NOT NULL,
+            options TEXT NOT NULL,
+            complete INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL DEFAULT (datetime('now'))
+        );
+        CREATE TABLE transcript_segments (
+            transcript_key TEXT NOT NULL REFERENCES transcripts(key) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            data TEXT NOT NULL,
+            PRIMARY KEY (transcript_key, seq)
+        );
+        CREATE TABLE chunks (
+            id INTEGER PRIMARY KEY,
+            meeting_id INTEGER NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            start_time REAL NOT NULL,
+            end_time REAL NOT NULL,
+            text TEXT NOT NULL,
+            speaker TEXT,
+            UNIQUE (meeting_id, seq)
+        );
+        """,
+    ),
+]
+
+
+def apply_migrations(
+    conn: sqlite3.Connection, component: str, migrations: list[tuple[int, str]]
+) -> None:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " component TEXT NOT NULL, version INTEGER NOT NULL,"
+        " applied_at TEXT NOT NULL DEFAULT (datetime('now')),"
+        " PRIMARY KEY (component, version))"
+    )
+    done = {
+        row[0]
+        for row in conn.execute(
+            "SELECT version FROM schema_migrations WHERE component = ?", (component,)
+        )
+    }
+    for version, sql in migrations:
+        if version in done:
+            continue
+        # The script opens a transaction that stays open, so the migration and
+        # its record land together or not at all.
+        try:
+            conn.executescript("BEGIN;\n" + sql)
+            conn.execute(
+                "INSERT INTO schema_migrations (component, version) VALUES (?, ?)",
+                (component, version),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise

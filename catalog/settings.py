@@ -1,0 +1,73 @@
+"""Settings: where data lives and which models run.
+
+Resolution order, lowest first: built-in defaults, ``settings.toml`` in the
+data directory, then ``ONRECORD_*`` environment variables. The CLI's options
+override all three. Defaults need no network: the models named here are the
+ones bundled in Python packages.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_HOME = Path.home() / ".onrecord"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = DEFAULT_HOME
+    engine: str = "faster-whisper"
+    whisper_model: str = "tiny.en"
+    language: str = "en"
+    device: str = "auto"
+    # 0 means the sequential pipeline; >1 uses faster-whisper's batched one.
+    batch_size: int = 8
+    beam_size: int = 5
+    embed_model: str = "all-MiniLM-L6-v2"
+    # Deep links to the app's own player are built on this address.
+    base_url: str = "http://127.0.0.1:8000"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "onrecord.db"
+
+    @property
+    def audio_dir(self) -> Path:
+        return self.data_dir / "audio"
+
+    @property
+    def work_dir(self) -> Path:
+        """Scratch space for downloads in flight; emptied as each ends."""
+        return self.data_dir / "work"
+
+    def with_overrides(self, **values: Any) -> Settings:
+        return replace(self, **{k: v for k, v in values.items() if v is not None})
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    kind = {f.name: f.type for f in fields(Settings)}[name]
+    if name == "data_dir":
+        return Path(raw).expanduser()
+    if kind == "int":
+        return int(raw)
+    return str(raw)
+
+
+def load_settings(data_dir: str | Path | None = None) -> Settings:
+    home = Path(data_dir or os.environ.get("ONRECORD_HOME") or DEFAULT_HOME).expanduser()
+    values: dict[str, Any] = {"data_dir": home}
+    config_file = home / "settings.toml"
+    if config_file.exists():
+        with config_file.open("rb") as fh:
+            for key, raw in tomllib.load(fh).items():
+                if key in Settings.__dataclass_fields__ and key != "data_dir":
+                    values[key] = _coerce(key, raw)
+    for f in fields(Settings):
+        env = os.environ.get(f"ONRECORD_{f.name.upper()}")
+        if env and f.name != "data_dir":
+            values[f.name] = _coerce(f.name, env)
+    return Settings(**values)

@@ -1,0 +1,137 @@
+"""The small typed records that cross stage lines.
+
+Every record round-trips through JSON with ``to_dict`` / ``from_dict`` so that
+stages can hand work to each other (and to the CLI's ``--json``) without
+sharing anything but these shapes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from datetime import date as _date
+from typing import Any, TypeVar
+
+from catalog.errors import OnRecordError
+
+T = TypeVar("T", bound="Record")
+
+
+class Record:
+    """Mixin giving a dataclass a JSON round-trip."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class Body(Record):
+    """A council, commission or board that holds meetings."""
+
+    name: str
+    id: int | None = None
+
+
+@dataclass
+class Word(Record):
+    start: float
+    end: float
+    word: str
+    probability: float = 1.0
+
+
+@dataclass
+class Segment(Record):
+    """One stretch of transcribed speech, with its word timings."""
+
+    start: float
+    end: float
+    text: str
+    words: list[Word] = field(default_factory=list)
+    speaker: str | None = None
+    avg_logprob: float | None = None
+    no_speech_prob: float | None = None
+    compression_ratio: float | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Segment:
+        seg = super().from_dict(data)
+        seg.words = [w if isinstance(w, Word) else Word.from_dict(w) for w in seg.words]
+        return seg
+
+
+@dataclass
+class Speaker(Record):
+    label: str
+    name: str | None = None
+    id: int | None = None
+
+
+@dataclass
+class Meeting(Record):
+    """A recorded meeting and where it stands in the pipeline."""
+
+    title: str
+    body: str
+    source_url: str
+    source_id: str | None = None
+    date: str | None = None  # ISO YYYY-MM-DD
+    duration: float | None = None
+    status: str = "queued"
+    error: str | None = None
+    audio_path: str | None = None
+    audio_hash: str | None = None
+    id: int | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """The shape the CLI and API print for a meeting."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "date": self.date,
+            "body": self.body,
+            "status": self.status,
+            "duration": self.duration,
+            "source_url": self.source_url,
+        }
+
+
+@dataclass
+class Chunk(Record):
+    """A quotable passage: consecutive sentences of one speaker."""
+
+    meeting_id: int
+    seq: int
+    start: float
+    end: float
+    text: str
+    speaker: str | None = None
+    id: int | None = None
+
+
+@dataclass
+class Hit(Record):
+    """One search result, shaped as ``search --json`` prints it."""
+
+    meeting_id: int
+    meeting_title: str
+    meeting_date: str | None
+    body: str
+    start: float
+    end: float
+    speaker: str | None
+    text: str
+    score: float
+    url: str
+
+
+def parse_date(value: str, what: str = "date") -> str:
+    """Normalise a user's date to ISO ``YYYY-MM-DD`` or say how to fix it."""
+    try:
+        return _date.fromisoformat(value.strip()).isoformat()
+    except ValueError:
+        raise OnRecordError(f"{what} {value!r} is not a date; use YYYY-MM-DD, e.g. 2024-03-05") from None

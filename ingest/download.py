@@ -1,0 +1,165 @@
+"""Finding and downloading meetings with yt-dlp's Python API.
+
+yt-dlp covers YouTube, Vimeo, archive.org, HLS streams, RSS feeds and direct
+media links; it is handed the ffmpeg from imageio-ffmpeg so no system ffmpeg
+is needed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from catalog.errors import SourceError
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@dataclass
+class RemoteMeeting:
+    """What yt-dlp says about one recording, before it is downloaded."""
+
+    url: str
+    source_key: str
+    source_id: str
+    title: str
+    date: str | None
+    duration: float | None
+    info: dict[str, Any]
+
+
+class _QuietLogger:
+    """yt-dlp prints to stderr by default; keep the last error for our message."""
+
+    def __init__(self) -> None:
+        self.last_error = ""
+
+    def debug(self, msg: str) -> None:
+        pass
+
+    def info(self, msg: str) -> None:
+        pass
+
+    def warning(self, msg: str) -> None:
+        pass
+
+    def error(self, msg: str) -> None:
+        self.last_error = msg
+
+
+def _clean(message: str) -> str:
+    message = ANSI.sub("", message).strip().splitlines()[0] if message.strip() else ""
+    return message.removeprefix("ERROR: ").strip()
+
+
+def _options(extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    from ingest.audio import ffmpeg_exe
+
+    opts: dict[str, Any] = {
+        "quiet": True,
+        "no_warnings": True,
+        "noprogress": True,
+        "format": "bestaudio/best",
+        "ffmpeg_location": ffmpeg_exe(),
+        "socket_timeout": 30,
+        "retries": 3,
+        "noplaylist": False,
+        "logger": _QuietLogger(),
+    }
+    opts.update(extra or {})
+    return opts
+
+
+def _iso_date(info: dict[str, Any]) -> str | None:
+    raw = info.get("release_date") or info.get("upload_date")
+    if raw and re.fullmatch(r"\d{8}", str(raw)):
+        return f"{raw[:4]}-{raw[4:6]}-{raw[6:]}"
+    return None
+
+
+def _remote(info: dict[str, Any]) -> RemoteMeeting:
+    url = info.get("webpage_url") or info.get("original_url") or info["url"]
+    extractor = info.get("extractor_key") or info.get("ie_key") or "Generic"
+    # A direct file's id is just its name, which many servers share.
+    key = f"url:{url}" if extractor == "Generic" else f"{extractor}:{info['id']}"
+    return RemoteMeeting(
+        url=url,
+        source_key=key,
+        source_id=str(info.get("id") or ""),
+        title=info.get("title") or info.get("id") or url,
+        date=_iso_date(info),
+        duration=info.get("duration"),
+        info=info,
+    )
+
+
+def _extract(url: str, opts: dict[str, Any]) -> dict[str, Any]:
+    import yt_dlp
+
+    logger = opts["logger"]
+    try:
+        with yt_dlp.YoutubeDL(opts) as ydl:
+            info = ydl.extract_info(url, download=False)
+    except yt_dlp.utils.DownloadError as exc:
+        reason = _clean(logger.last_error or str(exc))
+        raise SourceError(f"No media found at {url}: {reason}") from None
+    if not info:
+        raise SourceError(f"No media found at {url}")
+    return ydl.sanitize_info(info)
+
+
+def describe(url: str, ytdlp_options: dict[str, Any] | None = None) -> list[RemoteMeeting]:
+    """The recordings behind a URL: one for a video, several for a playlist,
+    channel or feed (listed flat, then each looked up on its own)."""
+    info = _extract(url, _options({**(ytdlp_options or {}), "extract_flat": "in_playlist"}))
+    if info.get("_type") not in ("playlist", "multi_video"):
+        return [_check_live(_remote(info))]
+    found = []
+    for entry in info.get("entries") or []:
+        entry_url = entry.get("url") or entry.get("webpage_url")
+        if entry_url:
+            found.append(_check_live(_remote(_extract(entry_url, _options(ytdlp_options)))))
+    if not found:
+        raise SourceError(f"No media found at {url}: the playlist is empty")
+    return found
+
+
+def _check_live(remote: RemoteMeeting) -> RemoteMeeting:
+    if remote.info.get("live_status") in ("is_live", "is_upcoming"):
+        raise SourceError(f"{remote.url} is live or upcoming; ingest it once the recording is complete")
+    return remote
+
+
+def download(
+    remote: RemoteMeeting,
+    work_dir: Path,
+    progress: Callable[[int, int | None], None] | None = None,
+    ytdlp_options: dict[str, Any] | None = None,
+) -> Path:
+    """Download one recording into ``work_dir``; returns the media file."""
+    import yt_dlp
+
+    work_dir.mkdir(parents=True, exist_ok=True)
+
+    def hook(status: dict[str, Any]) -> None:
+        if progress and status.get("status") in ("downloading", "finished"):
+            total = status.get("total_bytes") or status.get("total_bytes_estimate")
+            progress(int(status.get("downloaded_bytes") or 0), int(total) if total else None)
+
+    opts = _options(
+        {**(ytdlp_options or {}), "outtmpl": str(work_dir / "media.%(ext)s"), "progress_hooks": [hook]}
+    )
+    try:
+        with yt_dlp.YoutubeDL(opts) as ydl:
+            info = ydl.process_ie_result(dict(remote.info), download=True)
+    except yt_dlp.utils.DownloadError as exc:
+        reason = _clean(opts["logger"].last_error or str(exc))
+        raise SourceError(f"Download of {remote.url} failed: {reason}") from None
+    files = [Path(d["filepath"]) for d in info.get("requested_downloads") or [] if d.get("filepath")]
+    files = [f for f in files if f.exists()] or sorted(work_dir.glob("media.*"))
+    if not files:
+        raise SourceError(f"Download of {remote.url} produced no file")
+    return files[0]

@@ -1,0 +1,1 @@
+"""The shell: the ``onrecord`` CLI and the pipeline that composes the stages."""

@@ -1,0 +1,210 @@
+"""The ``onrecord`` command. Each command parses options, calls one library
+function and prints; problems a user can fix become one-line errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from typing import Any
+
+import click
+
+from catalog import OnRecordError, Settings, load_settings
+
+
+def _fail_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn our own errors into click's one-line ``Error: …`` and exit 1."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except OnRecordError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper
+
+
+@contextmanager
+def _pipeline(settings: Settings, progress: bool = False) -> Iterator[Any]:
+    from onrecord.pipeline import Pipeline
+    from onrecord.progress import Progress
+
+    pipeline = Pipeline(settings, Progress(enabled=progress and sys.stderr.isatty()))
+    try:
+        yield pipeline
+    finally:
+        pipeline.close()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--data-dir", type=click.Path(file_okay=False), envvar="ONRECORD_HOME",
+              help="Where the database and audio live (default ~/.onrecord, or $ONRECORD_HOME).")
+@click.version_option(package_name="onrecord")
+@click.pass_context
+def cli(ctx: click.Context, data_dir: str | None) -> None:
+    """OnRecord: search what was said in public meetings, to the second.
+
+    \b
+    Example:
+      onrecord ingest https://www.youtube.com/watch?v=VIDEO --body "Pittsburgh City Council"
+      onrecord search "officers won't help immigration agents"
+    """
+    ctx.obj = load_settings(data_dir)
+
+
+@cli.command()
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--body", help="The council or board that met (overrides the source's channel).")
+@click.option("--date", help="Meeting date, YYYY-MM-DD (overrides the upload date).")
+@click.option("--title", help="Meeting title (overrides the source's title).")
+@click.option("--engine", help="Transcription engine (default faster-whisper).")
+@click.option("--model", help="Whisper model name or folder (default tiny.en, bundled).")
+@click.option("--json", "as_json", is_flag=True, help="Print the meetings as JSON.")
+@click.pass_obj
+@_fail_cleanly
+def ingest(settings: Settings, sources: tuple[str, ...], body: str | None, date: str | None,
+           title: str | None, engine: str | None, model: str | None, as_json: bool) -> None:
+    """Download, transcribe and index meetings.
+
+    SOURCE is a video URL yt-dlp understands (YouTube, Vimeo, archive.org,
+    a city portal's page or stream, direct media) or a local media file.
+    Ingesting a meeting again adds nothing.
+
+    \b
+    Example:
+      onrecord ingest council-2024-03-05.mp4 --body "Seattle City Council" --date 2024-03-05
+    """
+    from onrecord.pipeline import Overrides
+
+    overrides = Overrides(body=body, date=date, title=title)
+    settings = settings.with_overrides(engine=engine, whisper_model=model)
+    with _pipeline(settings, progress=True) as pipeline:
+        results = [r for source in sources for r in pipeline.ingest(source, overrides)]
+    if as_json:
+        click.echo(json.dumps({"meetings": [r.meeting.summary() for r in results]}, indent=2))
+        return
+    for r in results:
+        m = r.meeting
+        verb = {"added": "Added", "exists": "Already ingested, nothing added:", "resumed": "Finished"}
+        click.echo(f"{verb[r.outcome]} meeting {m.id}: {m.title} ({m.body}, {m.date or 'undated'}) [{m.status}]")
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--body", help="Only this body.")
+@click.option("--since", help="Only meetings on or after YYYY-MM-DD.")
+@click.option("--until", help="Only meetings on or before YYYY-MM-DD.")
+@click.option("--speaker", help="Only passages by this speaker.")
+@click.option("--meeting", "meeting_id", type=int, help="Only this meeting id.")
+@click.option("--limit", default=10, show_default=True, help="How many results.")
+@click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
+@click.pass_obj
+@_fail_cleanly
+def search(settings: Settings, query: str, body: str | None, since: str | None, until: str | None,
+           speaker: str | None, meeting_id: int | None, limit: int, as_json: bool) -> None:
+    """Find passages by meaning and by exact words.
+
+    Quote a phrase for an exact match; use OR, NOT and word* as in a search
+    engine.
+
+    \b
+    Example:
+      onrecord search '"call the roll"' --body "Seattle City Council" --json
+    """
+    from search import SearchQuery
+
+    q = SearchQuery(query, body=body, since=since, until=until, speaker=speaker,
+                    meeting_id=meeting_id, limit=limit)
+    with _pipeline(settings) as pipeline:
+        hits = pipeline.index.search(q)
+    if as_json:
+        click.echo(json.dumps({"query": query, "results": [h.to_dict() for h in hits]}, indent=2))
+        return
+    if not hits:
+        click.echo("No results.")
+    from catalog.formats import clock
+
+    for h in hits:
+        who = f"{h.speaker}: " if h.speaker else ""
+        click.echo(f"{h.body} · {h.meeting_title} · {h.meeting_date or 'undated'} · {clock(h.start)[:8]}")
+        click.echo(f"  {who}{h.text}")
+        click.echo(f"  {h.url}\n")
+
+
+@cli.command()
+@click.option("--body", help="Only this body.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_obj
+@_fail_cleanly
+def meetings(settings: Settings, body: str | None, as_json: bool) -> None:
+    """List ingested meetings with their status.
+
+    \b
+    Example:
+      onrecord meetings --json
+    """
+    with _pipeline(settings) as pipeline:
+        found = pipeline.catalog.meetings(body=body)
+    if as_json:
+        click.echo(json.dumps({"meetings": [m.summary() for m in found]}, indent=2))
+        return
+    if not found:
+        click.echo("No meetings yet. Add one with: onrecord ingest URL_OR_FILE --body NAME")
+    for m in found:
+        minutes = f"{(m.duration or 0) / 60:.0f} min"
+        click.echo(f"{m.id:>5}  {m.date or 'undated':10}  {m.status:12}  {minutes:>7}  {m.body}: {m.title}")
+
+
+@cli.command()
+@click.argument("meeting_id", type=int)
+@click.option("--format", "fmt", type=click.Choice(["txt", "vtt", "srt", "json"]), default="txt",
+              show_default=True)
+@click.pass_obj
+@_fail_cleanly
+def transcript(settings: Settings, meeting_id: int, fmt: str) -> None:
+    """Print a meeting's transcript.
+
+    \b
+    Example:
+      onrecord transcript 1 --format vtt > meeting-1.vtt
+    """
+    from catalog.formats import render
+
+    with _pipeline(settings) as pipeline:
+        meeting = pipeline.catalog.meeting(meeting_id)
+        if meeting is None:
+            raise OnRecordError(f"No meeting {meeting_id}; list them with: onrecord meetings")
+        segments = pipeline.catalog.segments(meeting_id)
+    click.echo(render(meeting, segments, fmt), nl=False)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+@click.pass_obj
+@_fail_cleanly
+def serve(settings: Settings, host: str, port: int, threads: int) -> None:
+    """Serve the search app with waitress.
+
+    \b
+    Example:
+      onrecord serve --host 0.0.0.0 --port 8080
+    """
+    from waitress import serve as waitress_serve
+
+    from web import create_app
+
+    if settings.base_url == Settings.base_url and (host, port) != ("127.0.0.1", 8000):
+        settings = settings.with_overrides(base_url=f"http://{host}:{port}")
+    app = create_app(settings)
+    click.echo(f"OnRecord is serving {settings.db_path} at http://{host}:{port}/ (Ctrl-C to stop)")
+    waitress_serve(app, host=host, port=port, threads=threads, ident="onrecord")
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,208 @@
+"""Drive a meeting through the stages: source → audio → transcript → index.
+
+Every step is keyed so a rerun skips finished work: a source already in the
+catalog is not downloaded again, a finished transcript is read from the
+cache, and a meeting killed mid-transcription picks up from its last saved
+segment.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from catalog import Catalog, Meeting, OnRecordError, Settings, SourceError, parse_date
+from onrecord.progress import Progress
+
+
+@dataclass
+class Overrides:
+    """What the user said about a meeting, which beats the source's metadata."""
+
+    body: str | None = None
+    date: str | None = None
+    title: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.date:
+            self.date = parse_date(self.date, "--date")
+        if self.body is not None and not self.body.strip():
+            raise OnRecordError("--body is empty; give the council's name, e.g. --body 'Seattle City Council'")
+
+
+@dataclass
+class IngestResult:
+    meeting: Meeting
+    outcome: str  # "added", "exists" or "resumed"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, progress: Progress | None = None) -> None:
+        self.settings = settings
+        self.progress = progress or Progress(enabled=False)
+        self.catalog = Catalog(settings.db_path)
+        self._transcriber: Any = None
+        self._index: Any = None
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    @property
+    def transcriber(self) -> Any:
+        if self._transcriber is None:
+            from transcribe import get_transcriber
+
+            s = self.settings
+            self._transcriber = get_transcriber(
+                s.engine, s.whisper_model, device=s.device, beam_size=s.beam_size,
+                batch_size=s.batch_size, language=s.language,
+            )
+        return self._transcriber
+
+    @property
+    def index(self) -> Any:
+        if self._index is None:
+            from search import SearchIndex
+
+            self._index = SearchIndex(self.catalog, self.settings.embed_model, self.settings.base_url)
+        return self._index
+
+    # -- ingest -----------------------------------------------------------
+    def ingest(self, source: str, overrides: Overrides | None = None) -> list[IngestResult]:
+        from ingest import is_url
+
+        overrides = overrides or Overrides()
+        self.transcriber  # noqa: B018  fail on a missing model before downloading anything
+        self._sweep_work_dirs()
+        if is_url(source):
+            return self._ingest_url(source, overrides)
+        return [self._ingest_file(Path(source), overrides)]
+
+    def _ingest_url(self, url: str, overrides: Overrides) -> list[IngestResult]:
+        from ingest import describe, download, prepare_audio
+
+        results = []
+        for remote in describe(url):
+            existing = self.catalog.meeting_by_source(remote.source_key)
+            if existing:
+                results.append(self._finish_existing(existing))
+                continue
+            with self._work_dir() as work:
+                with self.progress.bytes(f"download {remote.title[:40]}") as bar:
+                    media = download(remote, work, progress=bar)
+                with self.progress.seconds("extract audio", remote.duration) as bar:
+                    copy, digest, duration = prepare_audio(media, work, progress=bar)
+                existing = self.catalog.meeting_by_hash(digest)
+                if existing:
+                    results.append(self._finish_existing(existing))
+                    continue
+                meeting = Meeting(
+                    title=overrides.title or remote.title,
+                    body=overrides.body or remote.info.get("channel") or remote.info.get("uploader")
+                    or "Unsorted",
+                    source_url=remote.url,
+                    source_id=remote.source_id,
+                    date=overrides.date or remote.date,
+                    duration=duration,
+                )
+                meeting = self._add(meeting, copy, digest, remote.source_key)
+            results.append(IngestResult(self.process(meeting), "added"))
+        return results
+
+    def _ingest_file(self, path: Path, overrides: Overrides) -> IngestResult:
+        from ingest import prepare_audio
+
+        if not path.is_file():
+            raise SourceError(f"{path}: no such file; give a media file, a caption file or a URL")
+        with self._work_dir() as work:
+            with self.progress.seconds("extract audio", None) as bar:
+                copy, digest, duration = prepare_audio(path, work, progress=bar)
+            existing = self.catalog.meeting_by_hash(digest)
+            if existing:
+                return self._finish_existing(existing)
+            meeting = Meeting(
+                title=overrides.title or path.stem.replace("_", " "),
+                body=overrides.body or "Unsorted",
+                source_url=path.resolve().as_uri(),
+                source_id=digest[:16],
+                date=overrides.date,
+                duration=duration,
+            )
+            meeting = self._add(meeting, copy, digest, None)
+        return IngestResult(self.process(meeting), "added")
+
+    def _add(self, meeting: Meeting, copy: Path, digest: str, source_key: str | None) -> Meeting:
+        self.settings.audio_dir.mkdir(parents=True, exist_ok=True)
+        final = self.settings.audio_dir / copy.name
+        os.replace(copy, final)
+        meeting.audio_path = str(final)
+        meeting.audio_hash = digest
+        meeting.status = "transcribing"
+        return self.catalog.add_meeting(meeting, source_key)
+
+    def _finish_existing(self, meeting: Meeting) -> IngestResult:
+        if meeting.status == "indexed":
+            return IngestResult(meeting, "exists")
+        return IngestResult(self.process(meeting), "resumed")
+
+    # -- stages -----------------------------------------------------------
+    def process(self, meeting: Meeting) -> Meeting:
+        """Transcribe and index one catalogued meeting, resuming where it stopped."""
+        from ingest import load_audio
+        from transcribe import transcribe_cached
+
+        assert meeting.id is not None and meeting.audio_path and meeting.audio_hash
+        audio = Path(meeting.audio_path)
+        try:
+            self.catalog.set_status(meeting.id, "transcribing")
+            with self.progress.seconds("transcribe", meeting.duration) as bar:
+                segments = transcribe_cached(
+                    self.catalog, self.transcriber, meeting.audio_hash,
+                    lambda start: load_audio(audio, start), progress=bar,
+                )
+            self.catalog.replace_segments(meeting.id, segments)
+            self.catalog.set_status(meeting.id, "indexing")
+            with self.progress.count("embed chunks") as bar:
+                self.index.index_meeting(meeting.id, segments, progress=bar)
+            self.catalog.set_status(meeting.id, "indexed")
+        except OnRecordError as exc:
+            self.catalog.set_status(meeting.id, "failed", str(exc))
+            raise
+        found = self.catalog.meeting(meeting.id)
+        assert found is not None
+        return found
+
+    # -- scratch space ------------------------------------------------------
+    @contextmanager
+    def _work_dir(self) -> Iterator[Path]:
+        work = self.settings.work_dir / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        work.mkdir(parents=True)
+        try:
+            yield work
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _sweep_work_dirs(self) -> None:
+        """Remove scratch folders left by runs that were killed."""
+        if not self.settings.work_dir.exists():
+            return
+        for folder in self.settings.work_dir.iterdir():
+            pid = folder.name.split("-")[0]
+            if pid.isdigit() and not _pid_alive(int(pid)):
+                shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,75 @@
+"""Cut a transcript into quotable chunks.
+
+A chunk is a run of whole sentences by one speaker, at most ``max_words``
+long, timed from its first word to its last. Sentences come from the word
+timings, so a chunk's start and end are where its words were spoken, not
+where Whisper's 30-second windows happened to fall.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from catalog.types import Chunk, Segment, Word
+
+SENTENCE_END = re.compile(r"[.?!…]['\")\]]*$")
+MAX_WORDS = 120
+
+
+@dataclass
+class Sentence:
+    start: float
+    end: float
+    text: str
+    speaker: str | None
+    n_words: int
+
+
+def sentences(segments: list[Segment]) -> list[Sentence]:
+    """Split segments into sentences, never across a change of speaker."""
+    found: list[Sentence] = []
+    for seg in segments:
+        words = seg.words or [Word(seg.start, seg.end, seg.text)]
+        current: list[Word] = []
+        for word in words:
+            current.append(word)
+            if SENTENCE_END.search(word.word.strip()):
+                found.append(_sentence(current, seg.speaker))
+                current = []
+        if current:
+            # Whisper segments usually end at a pause, so close the sentence.
+            found.append(_sentence(current, seg.speaker))
+    return [s for s in found if s.text]
+
+
+def _sentence(words: list[Word], speaker: str | None) -> Sentence:
+    text = "".join(w.word for w in words).strip()
+    return Sentence(words[0].start, words[-1].end, text, speaker, len(text.split()))
+
+
+def chunk_segments(meeting_id: int, segments: list[Segment], max_words: int = MAX_WORDS) -> list[Chunk]:
+    chunks: list[Chunk] = []
+    group: list[Sentence] = []
+
+    def close() -> None:
+        if group:
+            chunks.append(
+                Chunk(
+                    meeting_id=meeting_id,
+                    seq=len(chunks),
+                    start=group[0].start,
+                    end=group[-1].end,
+                    text=" ".join(s.text for s in group),
+                    speaker=group[0].speaker,
+                )
+            )
+            group.clear()
+
+    for sentence in sentences(segments):
+        size = sum(s.n_words for s in group)
+        if group and (sentence.speaker != group[0].speaker or size + sentence.n_words > max_words):
+            close()
+        group.append(sentence)
+    close()
+    return chunks

