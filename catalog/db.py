@@ -118,8 +118,7 @@ class Catalog:
 
     def meeting(self, meeting_id: int) -> Meeting | None:
         row = self.conn.execute(
-            f"SELECT {MEETING_COLUMNS} FROM meetings m JOIN bodies b ON b.id = m.body_id"
-            " WHERE m.id = ?",
+            f"SELECT {MEETING_COLUMNS} FROM meetings m JOIN bodies b ON b.id = m.body_id WHERE m.id = ?",
             (meeting_id,),
         ).fetchone()
         return _meeting(row) if row else None
@@ -208,8 +207,9 @@ class Catalog:
         ]
 
     # -- transcript cache -----------------------------------------------
-    def open_transcript(self, key: str, audio_hash: str, engine: str, model: str,
-                        version: str, options: dict[str, Any]) -> bool:
+    def open_transcript(
+        self, key: str, audio_hash: str, engine: str, model: str, version: str, options: dict[str, Any]
+    ) -> bool:
         """Register a transcript; returns True when it is already complete."""
         self.conn.execute(
             "INSERT OR IGNORE INTO transcripts (key, audio_hash, engine, model, version, options)"
@@ -225,12 +225,10 @@ class Catalog:
         )
         return [Segment.from_dict(json.loads(r["data"])) for r in rows]
 
-    def append_transcript_segments(self, key: str, first_seq: int,
-                                   segments: Iterable[Segment]) -> None:
+    def append_transcript_segments(self, key: str, first_seq: int, segments: Iterable[Segment]) -> None:
         with transaction(self.conn):
             self.conn.executemany(
-                "INSERT OR REPLACE INTO transcript_segments (transcript_key, seq, data)"
-                " VALUES (?, ?, ?)",
+                "INSERT OR REPLACE INTO transcript_segments (transcript_key, seq, data) VALUES (?, ?, ?)",
                 [(key, first_seq + i, json.dumps(s.to_dict())) for i, s in enumerate(segments)],
             )
 

@@ -23,14 +23,17 @@ def _cue_text(seg: Segment) -> str:
 
 def render(meeting: Meeting, segments: list[Segment], fmt: str) -> str:
     if fmt == "json":
-        return json.dumps({"meeting": meeting.summary(), "segments": [s.to_dict() for s in segments]},
-                          indent=2)
+        return json.dumps(
+            {"meeting": meeting.summary(), "segments": [s.to_dict() for s in segments]}, indent=2
+        )
     if fmt == "vtt":
         cues = [f"{clock(s.start)} --> {clock(s.end)}\n{_cue_text(s)}" for s in segments]
         return "WEBVTT\n\n" + "\n\n".join(cues) + "\n"
     if fmt == "srt":
-        cues = [f"{i}\n{clock(s.start, ',')} --> {clock(s.end, ',')}\n{_cue_text(s)}"
-                for i, s in enumerate(segments, 1)]
+        cues = [
+            f"{i}\n{clock(s.start, ',')} --> {clock(s.end, ',')}\n{_cue_text(s)}"
+            for i, s in enumerate(segments, 1)
+        ]
         return "\n\n".join(cues) + "\n"
     if fmt == "txt":
         lines = [f"[{clock(s.start)[:8]}] {_cue_text(s)}" for s in segments]

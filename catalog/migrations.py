@@ -88,9 +88,7 @@ CATALOG_MIGRATIONS: list[tuple[int, str]] = [
 ]
 
 
-def apply_migrations(
-    conn: sqlite3.Connection, component: str, migrations: list[tuple[int, str]]
-) -> None:
+def apply_migrations(conn: sqlite3.Connection, component: str, migrations: list[tuple[int, str]]) -> None:
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         " component TEXT NOT NULL, version INTEGER NOT NULL,"
@@ -99,9 +97,7 @@ def apply_migrations(
     )
     done = {
         row[0]
-        for row in conn.execute(
-            "SELECT version FROM schema_migrations WHERE component = ?", (component,)
-        )
+        for row in conn.execute("SELECT version FROM schema_migrations WHERE component = ?", (component,))
     }
     for version, sql in migrations:
         if version in done:

@@ -1,10 +1,11 @@
 """Sources: yt-dlp URLs and local media files, turned into playable audio."""
 
 from ingest.audio import SAMPLE_RATE, file_hash, load_audio, prepare_audio, probe_duration
-from ingest.download import RemoteMeeting, describe, download
+from ingest.download import RemoteMeeting, date_in_text, describe, download
 
 __all__ = [
     "SAMPLE_RATE",
+    "date_in_text",
     "RemoteMeeting",
     "describe",
     "download",

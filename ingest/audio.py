@@ -62,8 +62,23 @@ def compress_audio(
     """Write the playback copy; decoding all of the audio here also proves the
     file is sound before anything is recorded in the catalog."""
     tmp = dest.with_suffix(".partial.m4a")
-    cmd = [ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-i", str(src), "-vn", "-map", "0:a:0",
-           *PLAYBACK_ARGS, "-progress", "pipe:1", "-nostats", str(tmp)]
+    cmd = [
+        ffmpeg_exe(),
+        "-nostdin",
+        "-v",
+        "error",
+        "-y",
+        "-i",
+        str(src),
+        "-vn",
+        "-map",
+        "0:a:0",
+        *PLAYBACK_ARGS,
+        "-progress",
+        "pipe:1",
+        "-nostats",
+        str(tmp),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -81,8 +96,24 @@ def compress_audio(
 
 def load_audio(path: Path, start: float = 0.0) -> np.ndarray:
     """Decode to 16 kHz mono float32, optionally from ``start`` seconds on."""
-    cmd = [ffmpeg_exe(), "-nostdin", "-v", "error", "-ss", f"{start:.3f}", "-i", str(path),
-           "-vn", "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "s16le", "-"]
+    cmd = [
+        ffmpeg_exe(),
+        "-nostdin",
+        "-v",
+        "error",
+        "-ss",
+        f"{start:.3f}",
+        "-i",
+        str(path),
+        "-vn",
+        "-ac",
+        "1",
+        "-ar",
+        str(SAMPLE_RATE),
+        "-f",
+        "s16le",
+        "-",
+    ]
     proc = subprocess.run(cmd, capture_output=True)
     if proc.returncode != 0:
         raise MediaError(f"{path.name}: the audio could not be decoded")

@@ -73,7 +73,33 @@ def _options(extra: dict[str, Any] | None = None) -> dict[str, Any]:
     return opts
 
 
+MONTHS = {m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), start=1)}
+ISO_IN_TEXT = re.compile(r"(?<!\d)(20\d\d|19\d\d)[-_.]?(0[1-9]|1[0-2])[-_.]?(0[1-9]|[12]\d|3[01])(?!\d)")
+US_IN_TEXT = re.compile(r"\b([A-Za-z]{3})[a-z]*\.? (\d{1,2}),? (\d{4})\b")
+NUMERIC_US = re.compile(r"(?<!\d)(\d{1,2})[/-](\d{1,2})[/-](\d{4})(?!\d)")
+
+
+def date_in_text(text: str) -> str | None:
+    """A meeting date written in a title or file name: 2024-03-05, 20240305,
+    March 5, 2024 or 3/5/2024."""
+    if m := ISO_IN_TEXT.search(text):
+        return f"{m[1]}-{m[2]}-{m[3]}"
+    if (m := US_IN_TEXT.search(text)) and m[1].lower() in MONTHS:
+        return f"{m[3]}-{MONTHS[m[1].lower()]:02d}-{int(m[2]):02d}"
+    if (m := NUMERIC_US.search(text)) and 1 <= int(m[1]) <= 12 and 1 <= int(m[2]) <= 31:
+        return f"{m[3]}-{int(m[1]):02d}-{int(m[2]):02d}"
+    return None
+
+
 def _iso_date(info: dict[str, Any]) -> str | None:
+    """Meetings are often uploaded days after they happen, so a date in the
+    title wins over the upload date. A bare file's date is only its
+    Last-Modified header, which says nothing about the meeting."""
+    found = date_in_text(str(info.get("title") or ""))
+    if found:
+        return found
+    if (info.get("extractor_key") or "Generic") == "Generic":
+        return None
     raw = info.get("release_date") or info.get("upload_date")
     if raw and re.fullmatch(r"\d{8}", str(raw)):
         return f"{raw[:4]}-{raw[4:6]}-{raw[6:]}"

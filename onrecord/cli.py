@@ -41,8 +41,12 @@ def _pipeline(settings: Settings, progress: bool = False) -> Iterator[Any]:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--data-dir", type=click.Path(file_okay=False), envvar="ONRECORD_HOME",
-              help="Where the database and audio live (default ~/.onrecord, or $ONRECORD_HOME).")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    envvar="ONRECORD_HOME",
+    help="Where the database and audio live (default ~/.onrecord, or $ONRECORD_HOME).",
+)
 @click.version_option(package_name="onrecord")
 @click.pass_context
 def cli(ctx: click.Context, data_dir: str | None) -> None:
@@ -66,8 +70,16 @@ def cli(ctx: click.Context, data_dir: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the meetings as JSON.")
 @click.pass_obj
 @_fail_cleanly
-def ingest(settings: Settings, sources: tuple[str, ...], body: str | None, date: str | None,
-           title: str | None, engine: str | None, model: str | None, as_json: bool) -> None:
+def ingest(
+    settings: Settings,
+    sources: tuple[str, ...],
+    body: str | None,
+    date: str | None,
+    title: str | None,
+    engine: str | None,
+    model: str | None,
+    as_json: bool,
+) -> None:
     """Download, transcribe and index meetings.
 
     SOURCE is a video URL yt-dlp understands (YouTube, Vimeo, archive.org,
@@ -90,7 +102,9 @@ def ingest(settings: Settings, sources: tuple[str, ...], body: str | None, date:
     for r in results:
         m = r.meeting
         verb = {"added": "Added", "exists": "Already ingested, nothing added:", "resumed": "Finished"}
-        click.echo(f"{verb[r.outcome]} meeting {m.id}: {m.title} ({m.body}, {m.date or 'undated'}) [{m.status}]")
+        click.echo(
+            f"{verb[r.outcome]} meeting {m.id}: {m.title} ({m.body}, {m.date or 'undated'}) [{m.status}]"
+        )
 
 
 @cli.command()
@@ -104,8 +118,17 @@ def ingest(settings: Settings, sources: tuple[str, ...], body: str | None, date:
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
 @click.pass_obj
 @_fail_cleanly
-def search(settings: Settings, query: str, body: str | None, since: str | None, until: str | None,
-           speaker: str | None, meeting_id: int | None, limit: int, as_json: bool) -> None:
+def search(
+    settings: Settings,
+    query: str,
+    body: str | None,
+    since: str | None,
+    until: str | None,
+    speaker: str | None,
+    meeting_id: int | None,
+    limit: int,
+    as_json: bool,
+) -> None:
     """Find passages by meaning and by exact words.
 
     Quote a phrase for an exact match; use OR, NOT and word* as in a search
@@ -117,8 +140,9 @@ def search(settings: Settings, query: str, body: str | None, since: str | None, 
     """
     from search import SearchQuery
 
-    q = SearchQuery(query, body=body, since=since, until=until, speaker=speaker,
-                    meeting_id=meeting_id, limit=limit)
+    q = SearchQuery(
+        query, body=body, since=since, until=until, speaker=speaker, meeting_id=meeting_id, limit=limit
+    )
     with _pipeline(settings) as pipeline:
         hits = pipeline.index.search(q)
     if as_json:
@@ -161,8 +185,9 @@ def meetings(settings: Settings, body: str | None, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("meeting_id", type=int)
-@click.option("--format", "fmt", type=click.Choice(["txt", "vtt", "srt", "json"]), default="txt",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["txt", "vtt", "srt", "json"]), default="txt", show_default=True
+)
 @click.pass_obj
 @_fail_cleanly
 def transcript(settings: Settings, meeting_id: int, fmt: str) -> None:

@@ -33,7 +33,9 @@ class Overrides:
         if self.date:
             self.date = parse_date(self.date, "--date")
         if self.body is not None and not self.body.strip():
-            raise OnRecordError("--body is empty; give the council's name, e.g. --body 'Seattle City Council'")
+            raise OnRecordError(
+                "--body is empty; give the council's name, e.g. --body 'Seattle City Council'"
+            )
 
 
 @dataclass
@@ -70,8 +72,12 @@ class Pipeline:
 
             s = self.settings
             self._transcriber = get_transcriber(
-                s.engine, s.whisper_model, device=s.device, beam_size=s.beam_size,
-                batch_size=s.batch_size, language=s.language,
+                s.engine,
+                s.whisper_model,
+                device=s.device,
+                beam_size=s.beam_size,
+                batch_size=s.batch_size,
+                language=s.language,
             )
         return self._transcriber
 
@@ -114,7 +120,9 @@ class Pipeline:
                     continue
                 meeting = Meeting(
                     title=overrides.title or remote.title,
-                    body=overrides.body or remote.info.get("channel") or remote.info.get("uploader")
+                    body=overrides.body
+                    or remote.info.get("channel")
+                    or remote.info.get("uploader")
                     or "Unsorted",
                     source_url=remote.url,
                     source_id=remote.source_id,
@@ -126,7 +134,7 @@ class Pipeline:
         return results
 
     def _ingest_file(self, path: Path, overrides: Overrides) -> IngestResult:
-        from ingest import prepare_audio
+        from ingest import date_in_text, prepare_audio
 
         if not path.is_file():
             raise SourceError(f"{path}: no such file; give a media file, a caption file or a URL")
@@ -141,7 +149,7 @@ class Pipeline:
                 body=overrides.body or "Unsorted",
                 source_url=path.resolve().as_uri(),
                 source_id=digest[:16],
-                date=overrides.date,
+                date=overrides.date or date_in_text(path.stem),
                 duration=duration,
             )
             meeting = self._add(meeting, copy, digest, None)
@@ -173,8 +181,11 @@ class Pipeline:
             self.catalog.set_status(meeting.id, "transcribing")
             with self.progress.seconds("transcribe", meeting.duration) as bar:
                 segments = transcribe_cached(
-                    self.catalog, self.transcriber, meeting.audio_hash,
-                    lambda start: load_audio(audio, start), progress=bar,
+                    self.catalog,
+                    self.transcriber,
+                    meeting.audio_hash,
+                    lambda start: load_audio(audio, start),
+                    progress=bar,
                 )
             self.catalog.replace_segments(meeting.id, segments)
             self.catalog.set_status(meeting.id, "indexing")

@@ -37,9 +37,12 @@ class Progress:
         return self._bar(desc, None, unit="B", unit_scale=True, unit_divisor=1024)
 
     def seconds(self, desc: str, total: float | None) -> Any:
-        return self._bar(desc, round(total, 1) if total else None, unit="s audio",
-                         bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]"
-                         if total else None)
+        return self._bar(
+            desc,
+            round(total, 1) if total else None,
+            unit="s audio",
+            bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]" if total else None,
+        )
 
     def count(self, desc: str) -> Any:
         return self._bar(desc, None, unit="chunk")

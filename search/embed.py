@@ -25,8 +25,9 @@ class Embedder(ABC):
     def embed_batch(self, texts: list[str]) -> np.ndarray:
         """Return one L2-normalised row per text."""
 
-    def embed(self, texts: list[str], batch_size: int = 64,
-              progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    def embed(
+        self, texts: list[str], batch_size: int = 64, progress: Callable[[int, int], None] | None = None
+    ) -> np.ndarray:
         rows = []
         for i in range(0, len(texts), batch_size):
             rows.append(self.embed_batch(texts[i : i + batch_size]))
@@ -57,8 +58,15 @@ class SentenceTransformerEmbedder(Embedder):
         if location != model or path.is_dir():
             # Never let a local load wander off to the hub for a config file.
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        # Our own bars show embedding progress; the library's weight-loading
+        # bar is noise on every command.
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         try:
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
 
             self.model = SentenceTransformer(location, device="cpu")
         except Exception as exc:
@@ -70,8 +78,13 @@ class SentenceTransformerEmbedder(Embedder):
         self.dim = int(self.model.get_embedding_dimension())
 
     def embed_batch(self, texts: list[str]) -> np.ndarray:
-        vectors = self.model.encode(texts, batch_size=len(texts) or 1, normalize_embeddings=True,
-                                    convert_to_numpy=True, show_progress_bar=False)
+        vectors = self.model.encode(
+            texts,
+            batch_size=len(texts) or 1,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
         return np.asarray(vectors, dtype=np.float32)
 
 

@@ -32,8 +32,9 @@ def fuse(ranked: dict[str, list[tuple[int, float]]], k: int = RRF_K) -> list[tup
 class SearchIndex:
     """Indexes meetings' transcripts and answers queries over them."""
 
-    def __init__(self, catalog: Catalog, embed_model: str, base_url: str,
-                 embedder: Embedder | None = None) -> None:
+    def __init__(
+        self, catalog: Catalog, embed_model: str, base_url: str, embedder: Embedder | None = None
+    ) -> None:
         self.catalog = catalog
         self.embed_model = embed_model
         self.base_url = base_url
@@ -47,8 +48,9 @@ class SearchIndex:
             self._embedder = get_embedder(self.embed_model)
         return self._embedder
 
-    def index_meeting(self, meeting_id: int, segments: list[Segment],
-                      progress: Callable[[int, int], None] | None = None) -> int:
+    def index_meeting(
+        self, meeting_id: int, segments: list[Segment], progress: Callable[[int, int], None] | None = None
+    ) -> int:
         chunks = chunk_segments(meeting_id, segments)
         vectors = self.embedder.embed([c.text for c in chunks], progress=progress)
         self.store.index_meeting(meeting_id, chunks, vectors)

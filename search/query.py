@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
 from catalog.errors import QueryError
 from catalog.types import parse_date
 
@@ -82,9 +83,6 @@ def fts_expression(text: str) -> str | None:
         return None
     joiner = " AND " if explicit else " OR "
     out = [items[0]]
-    for prev, item in zip(items, items[1:]):
-        if item in OPERATORS or prev in OPERATORS:
-            out.append(f" {item}" if item in OPERATORS else f" {item}")
-        else:
-            out.append(joiner + item)
+    for prev, item in zip(items, items[1:], strict=False):
+        out.append(f" {item}" if item in OPERATORS or prev in OPERATORS else joiner + item)
     return "".join(out).strip()

@@ -86,7 +86,7 @@ class SQLiteStore(Store):
         """Replace a meeting's chunks and vectors in one transaction."""
         with transaction(self.conn):
             self.conn.execute("DELETE FROM chunks WHERE meeting_id = ?", (meeting_id,))
-            for chunk, vector in zip(chunks, vectors):
+            for chunk, vector in zip(chunks, vectors, strict=True):
                 cur = self.conn.execute(
                     "INSERT INTO chunks (meeting_id, seq, start_time, end_time, text, speaker)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
@@ -107,8 +107,15 @@ class SQLiteStore(Store):
             ids,
         )
         return {
-            r["id"]: Chunk(meeting_id=r["meeting_id"], seq=r["seq"], start=r["start_time"],
-                           end=r["end_time"], text=r["text"], speaker=r["speaker"], id=r["id"])
+            r["id"]: Chunk(
+                meeting_id=r["meeting_id"],
+                seq=r["seq"],
+                start=r["start_time"],
+                end=r["end_time"],
+                text=r["text"],
+                speaker=r["speaker"],
+                id=r["id"],
+            )
             for r in rows
         }
 

@@ -28,8 +28,15 @@ def _device(requested: str) -> tuple[str, str]:
 class FasterWhisperTranscriber(Transcriber):
     engine = "faster-whisper"
 
-    def __init__(self, model: str = "tiny.en", *, device: str = "auto", beam_size: int = 5,
-                 batch_size: int = 8, language: str = "en") -> None:
+    def __init__(
+        self,
+        model: str = "tiny.en",
+        *,
+        device: str = "auto",
+        beam_size: int = 5,
+        batch_size: int = 8,
+        language: str = "en",
+    ) -> None:
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
         resolved = resolve_whisper_model(model)
@@ -49,7 +56,9 @@ class FasterWhisperTranscriber(Transcriber):
             )
         except Exception as exc:
             hint = "use tiny.en (bundled) or a local model folder"
-            raise ModelError(f"Could not load Whisper model {model!r} ({type(exc).__name__}); {hint}") from None
+            raise ModelError(
+                f"Could not load Whisper model {model!r} ({type(exc).__name__}); {hint}"
+            ) from None
         self.pipeline = BatchedInferencePipeline(self.model) if batch_size > 1 else None
 
     def options(self) -> dict[str, Any]:
@@ -75,8 +84,12 @@ class FasterWhisperTranscriber(Transcriber):
                 end=round(seg.end, 3),
                 text=seg.text.strip(),
                 words=[
-                    Word(start=round(w.start, 3), end=round(w.end, 3), word=w.word,
-                         probability=round(w.probability, 4))
+                    Word(
+                        start=round(w.start, 3),
+                        end=round(w.end, 3),
+                        word=w.word,
+                        probability=round(w.probability, 4),
+                    )
                     for w in seg.words or []
                 ],
                 avg_logprob=seg.avg_logprob,

@@ -36,9 +36,13 @@ def resolve_whisper_model(name: str) -> ResolvedModel:
     if path.is_dir():
         weights = path / "model.bin"
         if not weights.exists():
-            raise ModelError(f"{path} holds no model.bin; point --model at a CTranslate2 Whisper model folder")
+            raise ModelError(
+                f"{path} holds no model.bin; point --model at a CTranslate2 Whisper model folder"
+            )
         stat = weights.stat()
-        return ResolvedModel(str(path.resolve()), f"{path.resolve()}@{stat.st_size}-{int(stat.st_mtime)}", True)
+        return ResolvedModel(
+            str(path.resolve()), f"{path.resolve()}@{stat.st_size}-{int(stat.st_mtime)}", True
+        )
     if "/" in name or name.startswith("."):
         raise ModelError(f"Model path {name} does not exist; pass a folder with model.bin, or tiny.en")
     return ResolvedModel(name, name, False)

@@ -56,8 +56,15 @@ def search_page() -> str:
             error = str(exc)
     with s.lock:
         bodies = s.catalog.bodies()
-    return render_template("search.html", hits=hits, error=error, args=request.args, bodies=bodies,
-                           player_link=player_link, base_url="")
+    return render_template(
+        "search.html",
+        hits=hits,
+        error=error,
+        args=request.args,
+        bodies=bodies,
+        player_link=player_link,
+        base_url="",
+    )
 
 
 @bp.get("/meetings")

@@ -1,0 +1,104 @@
+"""Shared fixtures. Each test builds its own data directory; servers listen
+on loopback only and are always shut down."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from catalog import Catalog, load_settings
+from onrecord.cli import cli
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SEATTLE = "meetings/seattle-council-special-2017-10-05.mp4"
+
+
+def shared(relative: str) -> Path:
+    """A file from ../shared/data; skipped when absent, but never under CI."""
+    path = SHARED_DATA / relative
+    if not path.exists():
+        message = f"{path} is missing: the real recordings live in ../shared/data beside the repo"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+class LoopbackServer:
+    """A static file server on 127.0.0.1 with a random port."""
+
+    def __init__(self, root: Path) -> None:
+        handler = functools.partial(_QuietHandler, directory=str(root))
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.root = root
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{name}"
+
+    def __enter__(self) -> LoopbackServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def loopback(tmp_path: Path) -> Iterator[LoopbackServer]:
+    root = tmp_path / "www"
+    root.mkdir()
+    with LoopbackServer(root) as server:
+        yield server
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    path = tmp_path / "home"
+    path.mkdir()
+    return path
+
+
+def run(home: Path, *args: str) -> Result:
+    """Run the real CLI in-process against ``home``."""
+    return CliRunner().invoke(cli, ["--data-dir", str(home), *args], catch_exceptions=False)
+
+
+def catalog_for(home: Path) -> Catalog:
+    return Catalog(load_settings(home).db_path)
+
+
+@pytest.fixture(scope="session")
+def seattle_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    """The real Seattle meeting, ingested once through yt-dlp from loopback."""
+    video = shared(SEATTLE)
+    root = tmp_path_factory.mktemp("seattle-www")
+    shutil.copy(video, root / video.name)
+    home = tmp_path_factory.mktemp("seattle-home")
+    with LoopbackServer(root) as server:
+        url = server.url(video.name)
+        result = run(home, "ingest", url, "--body", "Seattle City Council", "--json")
+        assert result.exit_code == 0, result.output
+        yield home, url
+
+
+def ffmpeg(*args: str) -> None:
+    from ingest.audio import ffmpeg_exe
+
+    subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-y", *args], check=True)

@@ -1,0 +1,109 @@
+"""End to end: a real council meeting from a loopback URL, through yt-dlp,
+faster-whisper tiny.en and MiniLM, to a timestamped quote."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import catalog_for, run, shared
+
+
+def test_search_finds_the_roll_call_at_the_second_it_was_called(seattle_home: tuple[Path, str]) -> None:
+    home, url = seattle_home
+    result = run(home, "search", "call the roll", "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert payload["query"] == "call the roll"
+    top = payload["results"][0]
+    assert set(top) == {
+        "meeting_id", "meeting_title", "meeting_date", "body", "start", "end",
+        "speaker", "text", "score", "url",
+    }
+    # The clerk calls the roll about 37-49 s into the recording.
+    assert top["start"] <= 38 and top["end"] >= 48, top
+    assert "call the roll" in top["text"].lower()
+    assert top["body"] == "Seattle City Council"
+    # A direct media file deep-links with a media fragment at the hit's second.
+    assert top["url"] == f"{url}#t={int(top['start'])}"
+
+
+def test_ingest_takes_metadata_from_yt_dlp(seattle_home: tuple[Path, str]) -> None:
+    home, url = seattle_home
+    meetings = json.loads(run(home, "meetings", "--json").output)["meetings"]
+    assert len(meetings) == 1
+    meeting = meetings[0]
+    assert meeting["title"] == "seattle-council-special-2017-10-05"
+    assert meeting["date"] == "2017-10-05"  # read from the title, not the file's mtime
+    assert meeting["status"] == "indexed"
+    assert 180 < meeting["duration"] < 182
+    assert meeting["source_url"] == url
+    assert meeting["body"] == "Seattle City Council"
+
+
+def test_playback_copy_is_kept_as_compressed_audio(seattle_home: tuple[Path, str]) -> None:
+    home, _ = seattle_home
+    catalog = catalog_for(home)
+    meeting = catalog.meetings()[0]
+    audio = Path(meeting.audio_path or "")
+    assert audio.suffix == ".m4a" and audio.parent == home / "audio"
+    source = shared("meetings/seattle-council-special-2017-10-05.mp4")
+    assert 0 < audio.stat().st_size < source.stat().st_size / 4
+    assert not list((home / "work").iterdir()), "scratch downloads must be cleaned up"
+
+
+def test_ingesting_the_same_meeting_twice_adds_nothing(seattle_home: tuple[Path, str]) -> None:
+    home, url = seattle_home
+    catalog = catalog_for(home)
+    before = len(catalog.segments(1))
+    result = run(home, "ingest", url)
+    assert result.exit_code == 0, result.output
+    assert "Already ingested, nothing added" in result.output
+    assert len(catalog.meetings()) == 1
+    assert len(catalog.segments(1)) == before
+
+
+def test_transcript_formats(seattle_home: tuple[Path, str]) -> None:
+    home, _ = seattle_home
+    txt = run(home, "transcript", "1").output
+    assert "call the roll" in txt.lower()
+    vtt = run(home, "transcript", "1", "--format", "vtt").output
+    assert vtt.startswith("WEBVTT") and " --> " in vtt
+    srt = run(home, "transcript", "1", "--format", "srt").output
+    assert srt.startswith("1\n00:00:") and "," in srt.splitlines()[1]
+    data = json.loads(run(home, "transcript", "1", "--format", "json").output)
+    assert data["meeting"]["id"] == 1
+    first = data["segments"][0]
+    assert first["words"] and {"start", "end", "word"} <= set(first["words"][0])
+    assert first["avg_logprob"] is not None
+    missing = run(home, "transcript", "99")
+    assert missing.exit_code == 1 and "No meeting 99" in missing.output
+
+
+def test_search_filters(seattle_home: tuple[Path, str]) -> None:
+    home, _ = seattle_home
+
+    def results(*args: str) -> list[dict]:
+        result = run(home, "search", "executive session", "--json", *args)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)["results"]
+
+    assert results("--body", "Seattle City Council", "--since", "2017-10-01", "--until", "2017-10-31")
+    assert results("--since", "2018-01-01") == []
+    assert results("--meeting", "2") == []
+    assert len(results("--limit", "2")) == 2
+
+
+def test_local_file_with_overrides(home: Path) -> None:
+    jfk = shared("speech/jfk.flac")
+    result = run(home, "ingest", str(jfk), "--body", "Inaugural", "--date", "1961-01-20",
+                 "--title", "Inaugural address", "--json")
+    assert result.exit_code == 0, result.output
+    meeting = json.loads(result.output)["meetings"][0]
+    assert meeting["title"] == "Inaugural address"
+    assert meeting["date"] == "1961-01-20"
+    assert meeting["body"] == "Inaugural"
+    assert meeting["source_url"].startswith("file://")
+    top = json.loads(run(home, "search", "ask not what your country can do", "--json").output)
+    assert "your country" in top["results"][0]["text"].lower()
+    assert top["results"][0]["url"].endswith("/meetings/1#t=0")

@@ -1,0 +1,79 @@
+"""A run killed in the middle of transcription completes on the next run,
+keeping what was already transcribed and writing no duplicate rows."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import catalog_for, run, shared
+
+
+def _count(db: Path, sql: str) -> int:
+    try:
+        with sqlite3.connect(db, timeout=5) as conn:
+            return conn.execute(sql).fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0  # the schema is not there yet
+
+
+def test_killed_transcription_resumes_without_duplicates(home: Path) -> None:
+    video = shared("meetings/seattle-council-special-2017-10-05.mp4")
+    # The sequential pipeline saves a segment every second or so, which gives
+    # the kill a window; the batched one saves a batch (minutes of audio) at once.
+    (home / "settings.toml").write_text("batch_size = 0\n")
+    args = ["ingest", str(video), "--body", "Seattle City Council"]
+    env = {**os.environ, "ONRECORD_HOME": str(home)}
+    proc = subprocess.Popen([sys.executable, "-m", "onrecord", *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    db = home / "onrecord.db"
+    deadline = time.monotonic() + 300
+    try:
+        # Wait until some, but not all, of the transcript has been saved.
+        while _count(db, "SELECT count(*) FROM transcript_segments") < 2:
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert time.monotonic() < deadline, "transcription never started"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+
+    catalog = catalog_for(home)
+    [meeting] = catalog.meetings()
+    assert meeting.status == "transcribing"
+    assert _count(db, "SELECT count(*) FROM transcripts WHERE complete = 1") == 0
+    saved = catalog.transcript_segments(_only_key(db))
+    assert saved, "the killed run saved no segments"
+
+    result = run(home, *args)
+    assert result.exit_code == 0, result.output
+    assert f"Finished meeting {meeting.id}" in result.output
+
+    [meeting] = catalog.meetings()
+    assert meeting.status == "indexed"
+    final = catalog.transcript_segments(_only_key(db))
+    # What the killed run had finished is kept as it was, not redone.
+    assert final[: len(saved)] == saved
+    assert len(final) > len(saved)
+    segments = catalog.segments(meeting.id or 0)
+    assert [s.text for s in segments] == [s.text for s in final]
+    starts = [s.start for s in segments]
+    assert starts == sorted(starts) and len(set(starts)) == len(starts)
+    assert _count(db, "SELECT count(*) FROM meetings") == 1
+    assert _count(db, "SELECT count(*) - count(DISTINCT seq) FROM chunks") == 0
+    assert _count(db, "SELECT count(*) FROM chunk_vectors") == _count(db, "SELECT count(*) FROM chunks")
+    assert not list((home / "work").iterdir())
+
+    hits = run(home, "search", "call the roll", "--json")
+    assert '"start"' in hits.output
+
+
+def _only_key(db: Path) -> str:
+    with sqlite3.connect(db) as conn:
+        [(key,)] = conn.execute("SELECT key FROM transcripts").fetchall()
+    return key
