@@ -1,0 +1,119 @@
+"""The small pieces, each on real inputs: FTS5 query translation against a
+real FTS5 table, chunking, deep links, dates and JSON round trips."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from catalog import Chunk, Hit, Meeting, OnRecordError, Segment, Word, parse_date
+from catalog.formats import clock
+from ingest import date_in_text
+from search.chunking import chunk_segments
+from search.links import deep_link
+from search.query import fts_expression
+
+HOSTILE = [
+    'call the roll', '"call the roll"', '"unclosed phrase', 'NOT', 'AND OR NOT', 'police NOT',
+    'NOT police', '287(g)', "won't", 'ICE*', '*', '"', '""', '(((', ')', 'a:b', 'col:term',
+    'NEAR(a b)', '^start', 'x OR', '{a b}', '-minus', '+plus', "'; DROP TABLE chunks; --",
+    'émigré café', '日本語', '🙂', 'a"b"c', '\\', '%_', 'OR OR OR police',
+]
+
+
+@pytest.fixture
+def fts() -> sqlite3.Connection:
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE VIRTUAL TABLE t USING fts5(text, tokenize='porter unicode61')")
+    conn.executemany("INSERT INTO t (text) VALUES (?)", [
+        ("Madam Clerk, will you please call the roll?",),
+        ("The 287(g) agreement with ICE was discussed.",),
+        ("Police won't help immigration agents.",),
+    ])
+    return conn
+
+
+@pytest.mark.parametrize("typed", HOSTILE)
+def test_anything_typed_is_a_valid_fts5_query(fts: sqlite3.Connection, typed: str) -> None:
+    expression = fts_expression(typed)
+    if expression is not None:
+        fts.execute("SELECT rowid FROM t WHERE t MATCH ?", (expression,)).fetchall()
+
+
+def test_fts_expressions_keep_the_users_intent(fts: sqlite3.Connection) -> None:
+    def rows(typed: str) -> list[int]:
+        return [r[0] for r in fts.execute("SELECT rowid FROM t WHERE t MATCH ?", (fts_expression(typed),))]
+
+    assert rows('"call the roll"') == [1]
+    assert rows("287(g)") == [2]
+    assert rows("won't") == [3]
+    assert rows("immigr*") == [3]
+    assert sorted(rows("roll ICE")) == [1, 2]  # plain words are OR-ed
+    assert rows("police NOT immigration") == []
+    assert rows("roll AND clerk") == [1]
+
+
+def _segment(start: float, text: str, speaker: str | None = None) -> Segment:
+    words, t = [], start
+    for token in text.split():
+        words.append(Word(t, t + 0.4, " " + token))
+        t += 0.5
+    return Segment(start, t, text, words, speaker=speaker)
+
+
+def test_chunks_follow_sentences_and_speakers() -> None:
+    segments = [
+        _segment(0, "Good morning. Madam Clerk, please call the roll.", "Chair"),
+        _segment(5, "Juarez. Here. Gonzalez. Here.", "Clerk"),
+        _segment(9, "Thank you. The agenda is adopted.", "Chair"),
+    ]
+    chunks = chunk_segments(7, segments)
+    assert [c.speaker for c in chunks] == ["Chair", "Clerk", "Chair"]
+    assert chunks[0].text == "Good morning. Madam Clerk, please call the roll."
+    assert (chunks[1].start, chunks[1].meeting_id, chunks[1].seq) == (5, 7, 1)
+    assert chunks[1].end == pytest.approx(6.9)
+
+
+def test_chunks_stay_quote_sized_and_end_on_sentences() -> None:
+    sentence = "This sentence has exactly eight words in it."
+    segments = [_segment(i * 5, sentence) for i in range(40)]
+    chunks = chunk_segments(1, segments, max_words=50)
+    assert all(len(c.text.split()) <= 50 for c in chunks)
+    assert all(c.text.endswith(".") for c in chunks)
+    assert sum(len(c.text.split()) for c in chunks) == 40 * 8
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("https://www.youtube.com/watch?v=abc123", "https://www.youtube.com/watch?v=abc123&t=95s"),
+    ("https://youtu.be/abc123", "https://youtu.be/abc123?t=95s"),
+    ("https://archive.org/details/council-2024", "https://archive.org/details/council-2024?start=95"),
+    ("https://city.example.gov/media/council.mp4", "https://city.example.gov/media/council.mp4#t=95"),
+    ("https://city.example.gov/video/1234", "http://app.example/meetings/3#t=95"),
+    ("file:///tmp/council.mp4", "http://app.example/meetings/3#t=95"),
+])
+def test_deep_links_point_at_the_second(source: str, expected: str) -> None:
+    assert deep_link(source, 95.7, 3, "http://app.example/") == expected
+
+
+def test_dates() -> None:
+    assert parse_date(" 2024-03-05 ") == "2024-03-05"
+    with pytest.raises(OnRecordError, match="YYYY-MM-DD"):
+        parse_date("March 5")
+    assert date_in_text("Council Meeting - March 5, 2024") == "2024-03-05"
+    assert date_in_text("council_20240305") == "2024-03-05"
+    assert date_in_text("Regular Meeting 3/5/2024") == "2024-03-05"
+    assert date_in_text("Item 12345678") is None
+    assert clock(3723.5) == "01:02:03.500"
+
+
+def test_records_round_trip_through_json() -> None:
+    records = [
+        Meeting(title="t", body="b", source_url="u", date="2024-01-02", id=4),
+        Segment(1.0, 2.0, "hi", [Word(1.0, 1.5, " hi", 0.9)], speaker="SPEAKER_1", avg_logprob=-0.2),
+        Chunk(meeting_id=1, seq=0, start=1.0, end=2.0, text="hi", speaker=None, id=9),
+        Hit(1, "t", None, "b", 1.0, 2.0, None, "hi", 0.5, "u"),
+    ]
+    for record in records:
+        assert type(record).from_dict(json.loads(json.dumps(record.to_dict()))) == record
