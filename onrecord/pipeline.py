@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -61,6 +62,16 @@ class Pipeline:
         self.catalog = Catalog(settings.db_path)
         self._transcriber: Any = None
         self._index: Any = None
+        # Wall seconds per stage, summed over this pipeline's meetings.
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def _timed(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - started
 
     def close(self) -> None:
         self.catalog.close()
@@ -94,7 +105,8 @@ class Pipeline:
         from ingest import is_url
 
         overrides = overrides or Overrides()
-        self.transcriber  # noqa: B018  fail on a missing model before downloading anything
+        with self._timed("load models"):
+            self.transcriber  # noqa: B018  fail on a missing model before downloading anything
         self._sweep_work_dirs()
         if is_url(source):
             return self._ingest_url(source, overrides)
@@ -104,15 +116,17 @@ class Pipeline:
         from ingest import describe, download, prepare_audio
 
         results = []
-        for remote in describe(url):
+        with self._timed("discover"):
+            remotes = describe(url)
+        for remote in remotes:
             existing = self.catalog.meeting_by_source(remote.source_key)
             if existing:
                 results.append(self._finish_existing(existing))
                 continue
             with self._work_dir() as work:
-                with self.progress.bytes(f"download {remote.title[:40]}") as bar:
+                with self._timed("download"), self.progress.bytes(f"download {remote.title[:40]}") as bar:
                     media = download(remote, work, progress=bar)
-                with self.progress.seconds("extract audio", remote.duration) as bar:
+                with self._timed("audio"), self.progress.seconds("extract audio", remote.duration) as bar:
                     copy, digest, duration = prepare_audio(media, work, progress=bar)
                 existing = self.catalog.meeting_by_hash(digest)
                 if existing:
@@ -139,7 +153,7 @@ class Pipeline:
         if not path.is_file():
             raise SourceError(f"{path}: no such file; give a media file, a caption file or a URL")
         with self._work_dir() as work:
-            with self.progress.seconds("extract audio", None) as bar:
+            with self._timed("audio"), self.progress.seconds("extract audio", None) as bar:
                 copy, digest, duration = prepare_audio(path, work, progress=bar)
             existing = self.catalog.meeting_by_hash(digest)
             if existing:
@@ -179,7 +193,7 @@ class Pipeline:
         audio = Path(meeting.audio_path)
         try:
             self.catalog.set_status(meeting.id, "transcribing")
-            with self.progress.seconds("transcribe", meeting.duration) as bar:
+            with self._timed("transcribe"), self.progress.seconds("transcribe", meeting.duration) as bar:
                 segments = transcribe_cached(
                     self.catalog,
                     self.transcriber,
@@ -189,7 +203,7 @@ class Pipeline:
                 )
             self.catalog.replace_segments(meeting.id, segments)
             self.catalog.set_status(meeting.id, "indexing")
-            with self.progress.count("embed chunks") as bar:
+            with self._timed("index"), self.progress.count("embed chunks") as bar:
                 self.index.index_meeting(meeting.id, segments, progress=bar)
             self.catalog.set_status(meeting.id, "indexed")
         except OnRecordError as exc:

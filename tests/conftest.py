@@ -3,12 +3,9 @@ on loopback only and are always shut down."""
 
 from __future__ import annotations
 
-import functools
-import http.server
 import os
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +14,7 @@ from click.testing import CliRunner, Result
 
 from catalog import Catalog, load_settings
 from onrecord.cli import cli
+from tests.loopback import LoopbackServer
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SEATTLE = "meetings/seattle-council-special-2017-10-05.mp4"
@@ -31,33 +29,6 @@ def shared(relative: str) -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return path
-
-
-class LoopbackServer:
-    """A static file server on 127.0.0.1 with a random port."""
-
-    def __init__(self, root: Path) -> None:
-        handler = functools.partial(_QuietHandler, directory=str(root))
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.root = root
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{name}"
-
-    def __enter__(self) -> LoopbackServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
 
 @pytest.fixture

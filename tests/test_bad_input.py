@@ -26,7 +26,8 @@ def assert_clean_failure(home: Path, args: list[str], expected: str) -> None:
 
 
 def test_url_with_no_media(home: Path, loopback: LoopbackServer) -> None:
-    (loopback.root / "agenda.html").write_text("<html><body><h1>Agenda</h1><p>No video here.</p></body></html>")
+    page = "<html><body><h1>Agenda</h1><p>No video here.</p></body></html>"
+    (loopback.root / "agenda.html").write_text(page)
     assert_clean_failure(home, ["ingest", loopback.url("agenda.html")], "No media found at")
 
 

@@ -17,8 +17,16 @@ def test_search_finds_the_roll_call_at_the_second_it_was_called(seattle_home: tu
     assert payload["query"] == "call the roll"
     top = payload["results"][0]
     assert set(top) == {
-        "meeting_id", "meeting_title", "meeting_date", "body", "start", "end",
-        "speaker", "text", "score", "url",
+        "meeting_id",
+        "meeting_title",
+        "meeting_date",
+        "body",
+        "start",
+        "end",
+        "speaker",
+        "text",
+        "score",
+        "url",
     }
     # The clerk calls the roll about 37-49 s into the recording.
     assert top["start"] <= 38 and top["end"] >= 48, top
@@ -96,8 +104,18 @@ def test_search_filters(seattle_home: tuple[Path, str]) -> None:
 
 def test_local_file_with_overrides(home: Path) -> None:
     jfk = shared("speech/jfk.flac")
-    result = run(home, "ingest", str(jfk), "--body", "Inaugural", "--date", "1961-01-20",
-                 "--title", "Inaugural address", "--json")
+    result = run(
+        home,
+        "ingest",
+        str(jfk),
+        "--body",
+        "Inaugural",
+        "--date",
+        "1961-01-20",
+        "--title",
+        "Inaugural address",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     meeting = json.loads(result.output)["meetings"][0]
     assert meeting["title"] == "Inaugural address"

@@ -29,8 +29,9 @@ def test_killed_transcription_resumes_without_duplicates(home: Path) -> None:
     (home / "settings.toml").write_text("batch_size = 0\n")
     args = ["ingest", str(video), "--body", "Seattle City Council"]
     env = {**os.environ, "ONRECORD_HOME": str(home)}
-    proc = subprocess.Popen([sys.executable, "-m", "onrecord", *args], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "onrecord", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     db = home / "onrecord.db"
     deadline = time.monotonic() + 300
     try:

@@ -16,10 +16,37 @@ from search.links import deep_link
 from search.query import fts_expression
 
 HOSTILE = [
-    'call the roll', '"call the roll"', '"unclosed phrase', 'NOT', 'AND OR NOT', 'police NOT',
-    'NOT police', '287(g)', "won't", 'ICE*', '*', '"', '""', '(((', ')', 'a:b', 'col:term',
-    'NEAR(a b)', '^start', 'x OR', '{a b}', '-minus', '+plus', "'; DROP TABLE chunks; --",
-    'émigré café', '日本語', '🙂', 'a"b"c', '\\', '%_', 'OR OR OR police',
+    "call the roll",
+    '"call the roll"',
+    '"unclosed phrase',
+    "NOT",
+    "AND OR NOT",
+    "police NOT",
+    "NOT police",
+    "287(g)",
+    "won't",
+    "ICE*",
+    "*",
+    '"',
+    '""',
+    "(((",
+    ")",
+    "a:b",
+    "col:term",
+    "NEAR(a b)",
+    "^start",
+    "x OR",
+    "{a b}",
+    "-minus",
+    "+plus",
+    "'; DROP TABLE chunks; --",
+    "émigré café",
+    "日本語",
+    "🙂",
+    'a"b"c',
+    "\\",
+    "%_",
+    "OR OR OR police",
 ]
 
 
@@ -27,11 +54,14 @@ HOSTILE = [
 def fts() -> sqlite3.Connection:
     conn = sqlite3.connect(":memory:")
     conn.execute("CREATE VIRTUAL TABLE t USING fts5(text, tokenize='porter unicode61')")
-    conn.executemany("INSERT INTO t (text) VALUES (?)", [
-        ("Madam Clerk, will you please call the roll?",),
-        ("The 287(g) agreement with ICE was discussed.",),
-        ("Police won't help immigration agents.",),
-    ])
+    conn.executemany(
+        "INSERT INTO t (text) VALUES (?)",
+        [
+            ("Madam Clerk, will you please call the roll?",),
+            ("The 287(g) agreement with ICE was discussed.",),
+            ("Police won't help immigration agents.",),
+        ],
+    )
     return conn
 
 
@@ -85,14 +115,17 @@ def test_chunks_stay_quote_sized_and_end_on_sentences() -> None:
     assert sum(len(c.text.split()) for c in chunks) == 40 * 8
 
 
-@pytest.mark.parametrize("source, expected", [
-    ("https://www.youtube.com/watch?v=abc123", "https://www.youtube.com/watch?v=abc123&t=95s"),
-    ("https://youtu.be/abc123", "https://youtu.be/abc123?t=95s"),
-    ("https://archive.org/details/council-2024", "https://archive.org/details/council-2024?start=95"),
-    ("https://city.example.gov/media/council.mp4", "https://city.example.gov/media/council.mp4#t=95"),
-    ("https://city.example.gov/video/1234", "http://app.example/meetings/3#t=95"),
-    ("file:///tmp/council.mp4", "http://app.example/meetings/3#t=95"),
-])
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("https://www.youtube.com/watch?v=abc123", "https://www.youtube.com/watch?v=abc123&t=95s"),
+        ("https://youtu.be/abc123", "https://youtu.be/abc123?t=95s"),
+        ("https://archive.org/details/council-2024", "https://archive.org/details/council-2024?start=95"),
+        ("https://city.example.gov/media/council.mp4", "https://city.example.gov/media/council.mp4#t=95"),
+        ("https://city.example.gov/video/1234", "http://app.example/meetings/3#t=95"),
+        ("file:///tmp/council.mp4", "http://app.example/meetings/3#t=95"),
+    ],
+)
 def test_deep_links_point_at_the_second(source: str, expected: str) -> None:
     assert deep_link(source, 95.7, 3, "http://app.example/") == expected
 

@@ -51,7 +51,8 @@ def test_hostile_queries_never_500(client: FlaskClient, q: str) -> None:
 
 
 def test_api_bad_filters_are_400_with_a_message(client: FlaskClient) -> None:
-    for args in ({"q": "roll", "since": "soon"}, {"q": "roll", "body": "Nowhere"}, {"q": "roll", "limit": "x"}):
+    bad = ({"q": "roll", "since": "soon"}, {"q": "roll", "body": "Nowhere"}, {"q": "roll", "limit": "x"})
+    for args in bad:
         response = client.get("/api/search", query_string=args)
         assert response.status_code == 400 and response.get_json()["error"]
 
@@ -79,8 +80,12 @@ def test_untrusted_titles_render_inert(tmp_path: Path) -> None:
     home = tmp_path / "home"
     catalog = catalog_for(home)
     catalog.add_meeting(
-        Meeting(title="<script>alert(1)</script>", body="<b>Council</b>", source_url="http://x/y.mp4",
-                status="indexed"),
+        Meeting(
+            title="<script>alert(1)</script>",
+            body="<b>Council</b>",
+            source_url="http://x/y.mp4",
+            status="indexed",
+        ),
         None,
     )
     app = create_app(load_settings(home))
