@@ -8,6 +8,7 @@ is needed.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,16 +99,18 @@ def _iso_date(info: dict[str, Any]) -> str | None:
     found = date_in_text(str(info.get("title") or ""))
     if found:
         return found
-    if (info.get("extractor_key") or "Generic") == "Generic":
-        return None
-    raw = info.get("release_date") or info.get("upload_date")
+    raw = info.get("release_date")
+    if not raw and (info.get("extractor_key") or "Generic") != "Generic":
+        raw = info.get("upload_date")
     if raw and re.fullmatch(r"\d{8}", str(raw)):
         return f"{raw[:4]}-{raw[4:6]}-{raw[6:]}"
     return None
 
 
 def _remote(info: dict[str, Any]) -> RemoteMeeting:
-    url = info.get("webpage_url") or info.get("original_url") or info["url"]
+    from yt_dlp.utils import unsmuggle_url
+
+    url, _ = unsmuggle_url(info.get("webpage_url") or info.get("original_url") or info["url"])
     extractor = info.get("extractor_key") or info.get("ie_key") or "Generic"
     # A direct file's id is just its name, which many servers share.
     key = f"url:{url}" if extractor == "Generic" else f"{extractor}:{info['id']}"
@@ -147,10 +150,22 @@ def describe(url: str, ytdlp_options: dict[str, Any] | None = None) -> list[Remo
     for entry in info.get("entries") or []:
         entry_url = entry.get("url") or entry.get("webpage_url")
         if entry_url:
-            found.append(_check_live(_remote(_extract(entry_url, _options(ytdlp_options)))))
+            full = _extract(entry_url, _options(ytdlp_options))
+            found.append(_check_live(_remote(_with_listing(full, entry))))
     if not found:
         raise SourceError(f"No media found at {url}: the playlist is empty")
     return found
+
+
+def _with_listing(full: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
+    """A feed or playlist often knows more than the media file behind it (an
+    RSS item's title and pubDate); keep what the listing said."""
+    if full.get("extractor_key") == "Generic":
+        if entry.get("title"):
+            full["title"] = entry["title"]
+        if entry.get("timestamp") and not full.get("release_date"):
+            full["release_date"] = time.strftime("%Y%m%d", time.gmtime(entry["timestamp"]))
+    return full
 
 
 def _check_live(remote: RemoteMeeting) -> RemoteMeeting:

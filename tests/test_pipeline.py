@@ -4,9 +4,11 @@ faster-whisper tiny.en and MiniLM, to a timestamped quote."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from tests.conftest import catalog_for, run, shared
+from tests.loopback import LoopbackServer
 
 
 def test_search_finds_the_roll_call_at_the_second_it_was_called(seattle_home: tuple[Path, str]) -> None:
@@ -125,3 +127,28 @@ def test_local_file_with_overrides(home: Path) -> None:
     top = json.loads(run(home, "search", "ask not what your country can do", "--json").output)
     assert "your country" in top["results"][0]["text"].lower()
     assert top["results"][0]["url"].endswith("/meetings/1#t=0")
+
+
+FEED = """<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>Test Council</title><link>{base}</link><description>Audio</description>
+<item><title>Regular Meeting</title><enclosure url="{base}jfk.flac" type="audio/flac" length="1"/>
+  <guid>m1</guid><pubDate>Fri, 05 Jan 2024 18:00:00 GMT</pubDate></item>
+<item><title>Special Meeting 2024-02-05</title><enclosure url="{base}two-speakers.wav" type="audio/wav"
+  length="1"/><guid>m2</guid></item>
+</channel></rss>"""
+
+
+def test_a_feed_ingests_each_recording_once(home: Path, loopback: LoopbackServer) -> None:
+    for name in ("jfk.flac", "two-speakers.wav"):
+        shutil.copy(shared(f"speech/{name}"), loopback.root / name)
+    (loopback.root / "feed.xml").write_text(FEED.format(base=loopback.url("")))
+    result = run(home, "ingest", loopback.url("feed.xml"), "--body", "Test Council", "--json")
+    assert result.exit_code == 0, result.output
+    meetings = json.loads(result.output)["meetings"]
+    assert [(m["title"], m["date"]) for m in meetings] == [
+        ("Regular Meeting", "2024-01-05"),  # the item's pubDate
+        ("Special Meeting 2024-02-05", "2024-02-05"),  # the date in its title
+    ]
+    assert meetings[0]["source_url"] == loopback.url("jfk.flac")
+    again = run(home, "ingest", loopback.url("feed.xml"), "--body", "Test Council")
+    assert again.output.count("Already ingested, nothing added") == 2
