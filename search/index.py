@@ -9,24 +9,14 @@ from catalog.errors import QueryError
 from catalog.types import Hit, Segment
 from search.chunking import chunk_segments
 from search.embed import BUNDLED, Embedder, get_embedder
+from search.fusion import fuse
 from search.links import deep_link
 from search.query import SearchQuery
 from search.store import SQLiteStore
 
-RRF_K = 60
-
 
 def embed_model_id(name: str) -> str:
     return "all-MiniLM-L6-v2" if name in BUNDLED else name
-
-
-def fuse(ranked: dict[str, list[tuple[int, float]]], k: int = RRF_K) -> list[tuple[int, float]]:
-    """Reciprocal-rank fusion of each retriever's ranking."""
-    scores: dict[int, float] = {}
-    for results in ranked.values():
-        for rank, (chunk_id, _score) in enumerate(results):
-            scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (k + rank + 1)
-    return sorted(scores.items(), key=lambda item: -item[1])
 
 
 class SearchIndex:

@@ -12,10 +12,10 @@ from catalog.db import transaction
 from catalog.errors import QueryError
 from catalog.migrations import apply_migrations
 from catalog.types import Chunk
+from search.fusion import Ranked
 from search.query import SearchQuery, fts_expression
 
 CANDIDATES = 200
-Ranked = dict[str, list[tuple[int, float]]]
 
 SQLITE_MIGRATIONS: list[tuple[int, str]] = [
     (
