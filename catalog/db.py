@@ -17,7 +17,7 @@ from catalog.types import Body, Meeting, Segment
 
 MEETING_COLUMNS = (
     "m.id, m.title, b.name AS body, m.source_url, m.source_id, m.meeting_date,"
-    " m.duration, m.status, m.error, m.audio_path, m.audio_hash"
+    " m.duration, m.status, m.error, m.audio_path, m.audio_hash, m.transcript_source"
 )
 
 
@@ -56,6 +56,7 @@ def _meeting(row: sqlite3.Row) -> Meeting:
         error=row["error"],
         audio_path=row["audio_path"],
         audio_hash=row["audio_hash"],
+        transcript_source=row["transcript_source"],
     )
 
 
@@ -83,14 +84,18 @@ class Catalog:
         return [Body(name=r["name"], id=r["id"]) for r in rows]
 
     # -- meetings -------------------------------------------------------
-    def add_meeting(self, meeting: Meeting, source_key: str | None) -> Meeting:
+    def add_meeting(
+        self, meeting: Meeting, source_key: str | None, segments: list[Segment] | None = None
+    ) -> Meeting:
+        """Record a meeting, and its transcript when it arrives with one
+        (imported captions), in one transaction."""
         with transaction(self.conn):
             body = self.body(meeting.body, create=True)
             assert body is not None
             cur = self.conn.execute(
                 "INSERT INTO meetings (body_id, title, meeting_date, duration, source_url,"
-                " source_id, source_key, status, audio_path, audio_hash)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " source_id, source_key, status, audio_path, audio_hash, transcript_source)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     body.id,
                     meeting.title,
@@ -102,9 +107,12 @@ class Catalog:
                     meeting.status,
                     meeting.audio_path,
                     meeting.audio_hash,
+                    meeting.transcript_source,
                 ),
             )
-        meeting.id = cur.lastrowid
+            meeting.id = cur.lastrowid
+            if segments is not None:
+                self._write_segments(meeting.id, segments)
         return meeting
 
     def set_status(self, meeting_id: int, status: str, error: str | None = None) -> None:
@@ -153,39 +161,43 @@ class Catalog:
         """Swap in a meeting's transcript in one transaction, so a rerun never
         leaves duplicates or a half-written transcript."""
         with transaction(self.conn):
-            self.conn.execute("DELETE FROM segments WHERE meeting_id = ?", (meeting_id,))
-            self.conn.execute("DELETE FROM speakers WHERE meeting_id = ?", (meeting_id,))
-            speaker_ids: dict[str, int | None] = {}
-            for label in sorted({s.speaker for s in segments if s.speaker}):
-                cur = self.conn.execute(
-                    "INSERT INTO speakers (meeting_id, label) VALUES (?, ?)", (meeting_id, label)
-                )
-                speaker_ids[label] = cur.lastrowid
-            self.conn.executemany(
-                "INSERT INTO segments (meeting_id, seq, start_time, end_time, text, words,"
-                " speaker_id, avg_logprob, no_speech_prob, compression_ratio)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        meeting_id,
-                        seq,
-                        s.start,
-                        s.end,
-                        s.text,
-                        json.dumps([w.to_dict() for w in s.words]),
-                        speaker_ids.get(s.speaker) if s.speaker else None,
-                        s.avg_logprob,
-                        s.no_speech_prob,
-                        s.compression_ratio,
-                    )
-                    for seq, s in enumerate(segments)
-                ],
+            self._write_segments(meeting_id, segments)
+
+    def _write_segments(self, meeting_id: int, segments: list[Segment]) -> None:
+        self.conn.execute("DELETE FROM segments WHERE meeting_id = ?", (meeting_id,))
+        self.conn.execute("DELETE FROM speakers WHERE meeting_id = ?", (meeting_id,))
+        speaker_ids: dict[str, int | None] = {}
+        for label in sorted({s.speaker for s in segments if s.speaker}):
+            cur = self.conn.execute(
+                "INSERT INTO speakers (meeting_id, label) VALUES (?, ?)", (meeting_id, label)
             )
+            speaker_ids[label] = cur.lastrowid
+        self.conn.executemany(
+            "INSERT INTO segments (meeting_id, seq, start_time, end_time, text, words,"
+            " speaker_id, avg_logprob, no_speech_prob, compression_ratio, turn)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    meeting_id,
+                    seq,
+                    s.start,
+                    s.end,
+                    s.text,
+                    json.dumps([w.to_dict() for w in s.words]),
+                    speaker_ids.get(s.speaker) if s.speaker else None,
+                    s.avg_logprob,
+                    s.no_speech_prob,
+                    s.compression_ratio,
+                    s.turn,
+                )
+                for seq, s in enumerate(segments)
+            ],
+        )
 
     def segments(self, meeting_id: int) -> list[Segment]:
         rows = self.conn.execute(
             "SELECT s.start_time, s.end_time, s.text, s.words, s.avg_logprob,"
-            " s.no_speech_prob, s.compression_ratio, COALESCE(sp.name, sp.label) AS speaker"
+            " s.no_speech_prob, s.compression_ratio, s.turn, COALESCE(sp.name, sp.label) AS speaker"
             " FROM segments s LEFT JOIN speakers sp ON sp.id = s.speaker_id"
             " WHERE s.meeting_id = ? ORDER BY s.seq",
             (meeting_id,),
@@ -201,6 +213,7 @@ class Catalog:
                     "avg_logprob": r["avg_logprob"],
                     "no_speech_prob": r["no_speech_prob"],
                     "compression_ratio": r["compression_ratio"],
+                    "turn": r["turn"],
                 }
             )
             for r in rows

@@ -85,6 +85,15 @@ CATALOG_MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        2,
+        """
+        -- Turns marked in captions (">>") without saying who speaks.
+        ALTER TABLE segments ADD COLUMN turn INTEGER;
+        -- Where a meeting's transcript came from: 'whisper' or 'captions'.
+        ALTER TABLE meetings ADD COLUMN transcript_source TEXT NOT NULL DEFAULT 'whisper';
+        """,
+    ),
 ]
 
 

@@ -27,6 +27,10 @@ class Settings:
     # 0 means the sequential pipeline; >1 uses faster-whisper's batched one.
     batch_size: int = 8
     beam_size: int = 5
+    # Use a video's own captions instead of Whisper: "never" (default: Whisper
+    # times words exactly, live captions lag), "auto" (human-made subtitles
+    # only) or "prefer" (human-made, else the platform's automatic captions).
+    captions: str = "never"
     embed_model: str = "all-MiniLM-L6-v2"
     # Deep links to the app's own player are built on this address.
     base_url: str = "http://127.0.0.1:8000"

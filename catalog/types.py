@@ -56,6 +56,9 @@ class Segment(Record):
     avg_logprob: float | None = None
     no_speech_prob: float | None = None
     compression_ratio: float | None = None
+    # Index of the speaker turn, where the source marks turns but not who
+    # speaks (captions' ">>"); chunks never cross a turn.
+    turn: int | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Segment:
@@ -85,6 +88,7 @@ class Meeting(Record):
     error: str | None = None
     audio_path: str | None = None
     audio_hash: str | None = None
+    transcript_source: str = "whisper"  # or "captions"
     id: int | None = None
 
     def summary(self) -> dict[str, Any]:

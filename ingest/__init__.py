@@ -1,7 +1,7 @@
 """Sources: yt-dlp URLs and local media files, turned into playable audio."""
 
 from ingest.audio import SAMPLE_RATE, file_hash, load_audio, prepare_audio, probe_duration
-from ingest.download import RemoteMeeting, date_in_text, describe, download
+from ingest.download import RemoteMeeting, date_in_text, describe, download, fetch_captions
 
 __all__ = [
     "SAMPLE_RATE",
@@ -9,6 +9,7 @@ __all__ = [
     "RemoteMeeting",
     "describe",
     "download",
+    "fetch_captions",
     "file_hash",
     "is_url",
     "load_audio",

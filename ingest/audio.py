@@ -94,8 +94,10 @@ def compress_audio(
     os.replace(tmp, dest)
 
 
-def load_audio(path: Path, start: float = 0.0) -> np.ndarray:
-    """Decode to 16 kHz mono float32, optionally from ``start`` seconds on."""
+def load_audio(path: Path, start: float = 0.0, duration: float | None = None) -> np.ndarray:
+    """Decode to 16 kHz mono float32: all of it, or ``duration`` seconds from
+    ``start`` (so a six-hour meeting never has to fit in memory at once)."""
+    window = ["-t", f"{duration:.3f}"] if duration else []
     cmd = [
         ffmpeg_exe(),
         "-nostdin",
@@ -105,6 +107,7 @@ def load_audio(path: Path, start: float = 0.0) -> np.ndarray:
         f"{start:.3f}",
         "-i",
         str(path),
+        *window,
         "-vn",
         "-ac",
         "1",

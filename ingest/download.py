@@ -204,3 +204,40 @@ def download(
     if not files:
         raise SourceError(f"Download of {remote.url} produced no file")
     return files[0]
+
+
+CAPTION_MODES = ("never", "auto", "prefer")
+
+
+def _caption_track(tracks: dict[str, Any], language: str) -> dict[str, Any] | None:
+    for lang in sorted(tracks, key=lambda code: (code != language, code)):
+        if lang == language or lang.startswith(f"{language}-"):
+            for fmt in ("vtt", "srt"):
+                for track in tracks[lang] or []:
+                    if track.get("ext") == fmt and track.get("url"):
+                        return track
+    return None
+
+
+def fetch_captions(remote: RemoteMeeting, mode: str, language: str = "en") -> str | None:
+    """The recording's own captions as WebVTT/SRT text, or None.
+
+    ``auto`` takes human-made subtitles only; ``prefer`` falls back to the
+    platform's automatic captions; ``never`` always returns None.
+    """
+    if mode not in CAPTION_MODES:
+        raise SourceError(f"Unknown captions mode {mode!r}; use one of: {', '.join(CAPTION_MODES)}")
+    if mode == "never":
+        return None
+    track = _caption_track(remote.info.get("subtitles") or {}, language)
+    if track is None and mode == "prefer":
+        track = _caption_track(remote.info.get("automatic_captions") or {}, language)
+    if track is None:
+        return None
+    import yt_dlp
+
+    try:
+        with yt_dlp.YoutubeDL(_options()) as ydl:
+            return ydl.urlopen(track["url"]).read().decode("utf-8-sig", errors="replace")
+    except Exception as exc:  # network errors come in many types
+        raise SourceError(f"Could not fetch captions for {remote.url}: {type(exc).__name__}") from None

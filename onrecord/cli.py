@@ -67,6 +67,12 @@ def cli(ctx: click.Context, data_dir: str | None) -> None:
 @click.option("--title", help="Meeting title (overrides the source's title).")
 @click.option("--engine", help="Transcription engine (default faster-whisper).")
 @click.option("--model", help="Whisper model name or folder (default tiny.en, bundled).")
+@click.option(
+    "--captions",
+    type=click.Choice(["never", "auto", "prefer"]),
+    help="Use the video's own captions instead of Whisper: auto = human-made only, "
+    "prefer = human-made else automatic (default never).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the meetings as JSON.")
 @click.pass_obj
 @_fail_cleanly
@@ -78,22 +84,26 @@ def ingest(
     title: str | None,
     engine: str | None,
     model: str | None,
+    captions: str | None,
     as_json: bool,
 ) -> None:
     """Download, transcribe and index meetings.
 
     SOURCE is a video URL yt-dlp understands (YouTube, Vimeo, archive.org,
-    a city portal's page or stream, direct media) or a local media file.
-    Ingesting a meeting again adds nothing.
+    a city portal's page or stream, a playlist, channel or feed, direct
+    media), a local media file, or a caption file (.vtt or .srt), which is
+    imported as the transcript without Whisper. Ingesting a meeting again
+    adds nothing.
 
     \b
     Example:
       onrecord ingest council-2024-03-05.mp4 --body "Seattle City Council" --date 2024-03-05
+      onrecord ingest minutes.vtt --body "Oakland City Council" --date 2022-08-09
     """
     from onrecord.pipeline import Overrides
 
     overrides = Overrides(body=body, date=date, title=title)
-    settings = settings.with_overrides(engine=engine, whisper_model=model)
+    settings = settings.with_overrides(engine=engine, whisper_model=model, captions=captions)
     with _pipeline(settings, progress=True) as pipeline:
         results = [r for source in sources for r in pipeline.ingest(source, overrides)]
     if as_json:

@@ -103,11 +103,14 @@ class Pipeline:
     # -- ingest -----------------------------------------------------------
     def ingest(self, source: str, overrides: Overrides | None = None) -> list[IngestResult]:
         from ingest import is_url
+        from transcribe.captions import CAPTION_SUFFIXES
 
         overrides = overrides or Overrides()
+        self._sweep_work_dirs()
+        if not is_url(source) and Path(source).suffix.lower() in CAPTION_SUFFIXES:
+            return [self._ingest_captions(Path(source), overrides)]
         with self._timed("load models"):
             self.transcriber  # noqa: B018  fail on a missing model before downloading anything
-        self._sweep_work_dirs()
         if is_url(source):
             return self._ingest_url(source, overrides)
         return [self._ingest_file(Path(source), overrides)]
@@ -143,9 +146,47 @@ class Pipeline:
                     date=overrides.date or remote.date,
                     duration=duration,
                 )
-                meeting = self._add(meeting, copy, digest, remote.source_key)
+                segments = self._video_captions(remote)
+                if segments:
+                    meeting.transcript_source = "captions"
+                meeting = self._add(meeting, copy, digest, remote.source_key, segments)
             results.append(IngestResult(self.process(meeting), "added"))
         return results
+
+    def _video_captions(self, remote: Any) -> list[Any] | None:
+        """The video's own subtitles, where the captions setting prefers them."""
+        from ingest import fetch_captions
+        from transcribe.captions import cues_to_segments, parse_cues
+
+        vtt = fetch_captions(remote, self.settings.captions, self.settings.language)
+        segments = cues_to_segments(parse_cues(vtt)) if vtt else []
+        return segments or None
+
+    def _ingest_captions(self, path: Path, overrides: Overrides) -> IngestResult:
+        """A caption file is a transcript already: no audio, no Whisper."""
+        from ingest import date_in_text, file_hash
+        from transcribe.captions import read_captions
+
+        if not path.is_file():
+            raise SourceError(f"{path}: no such file; give a media file, a caption file or a URL")
+        segments = read_captions(path)
+        digest = file_hash(path)
+        existing = self.catalog.meeting_by_hash(digest)
+        if existing:
+            return self._finish_existing(existing)
+        meeting = Meeting(
+            title=overrides.title or path.stem.replace("_", " "),
+            body=overrides.body or "Unsorted",
+            source_url=path.resolve().as_uri(),
+            source_id=digest[:16],
+            date=overrides.date or date_in_text(path.stem),
+            duration=segments[-1].end,
+            audio_hash=digest,
+            status="indexing",
+            transcript_source="captions",
+        )
+        meeting = self.catalog.add_meeting(meeting, None, segments)
+        return IngestResult(self.process(meeting), "added")
 
     def _ingest_file(self, path: Path, overrides: Overrides) -> IngestResult:
         from ingest import date_in_text, prepare_audio
@@ -169,14 +210,21 @@ class Pipeline:
             meeting = self._add(meeting, copy, digest, None)
         return IngestResult(self.process(meeting), "added")
 
-    def _add(self, meeting: Meeting, copy: Path, digest: str, source_key: str | None) -> Meeting:
+    def _add(
+        self,
+        meeting: Meeting,
+        copy: Path,
+        digest: str,
+        source_key: str | None,
+        segments: list[Any] | None = None,
+    ) -> Meeting:
         self.settings.audio_dir.mkdir(parents=True, exist_ok=True)
         final = self.settings.audio_dir / copy.name
         os.replace(copy, final)
         meeting.audio_path = str(final)
         meeting.audio_hash = digest
-        meeting.status = "transcribing"
-        return self.catalog.add_meeting(meeting, source_key)
+        meeting.status = "transcribing" if segments is None else "indexing"
+        return self.catalog.add_meeting(meeting, source_key, segments)
 
     def _finish_existing(self, meeting: Meeting) -> IngestResult:
         if meeting.status == "indexed":
@@ -186,22 +234,13 @@ class Pipeline:
     # -- stages -----------------------------------------------------------
     def process(self, meeting: Meeting) -> Meeting:
         """Transcribe and index one catalogued meeting, resuming where it stopped."""
-        from ingest import load_audio
-        from transcribe import transcribe_cached
-
-        assert meeting.id is not None and meeting.audio_path and meeting.audio_hash
-        audio = Path(meeting.audio_path)
+        assert meeting.id is not None
         try:
-            self.catalog.set_status(meeting.id, "transcribing")
-            with self._timed("transcribe"), self.progress.seconds("transcribe", meeting.duration) as bar:
-                segments = transcribe_cached(
-                    self.catalog,
-                    self.transcriber,
-                    meeting.audio_hash,
-                    lambda start: load_audio(audio, start),
-                    progress=bar,
-                )
-            self.catalog.replace_segments(meeting.id, segments)
+            if meeting.transcript_source == "captions":
+                segments = self.catalog.segments(meeting.id)
+            else:
+                segments = self._transcribe(meeting)
+                self.catalog.replace_segments(meeting.id, segments)
             self.catalog.set_status(meeting.id, "indexing")
             with self._timed("index"), self.progress.count("embed chunks") as bar:
                 self.index.index_meeting(meeting.id, segments, progress=bar)
@@ -212,6 +251,24 @@ class Pipeline:
         found = self.catalog.meeting(meeting.id)
         assert found is not None
         return found
+
+    def _transcribe(self, meeting: Meeting) -> list[Any]:
+        from ingest import load_audio
+        from transcribe import transcribe_cached
+        from transcribe.guards import apply_guards
+
+        assert meeting.id is not None and meeting.audio_path and meeting.audio_hash
+        audio = Path(meeting.audio_path)
+        self.catalog.set_status(meeting.id, "transcribing")
+        with self._timed("transcribe"), self.progress.seconds("transcribe", meeting.duration) as bar:
+            segments = transcribe_cached(
+                self.catalog,
+                self.transcriber,
+                meeting.audio_hash,
+                lambda start, seconds: load_audio(audio, start, seconds),
+                progress=bar,
+            )
+        return apply_guards(segments)
 
     # -- scratch space ------------------------------------------------------
     @contextmanager

@@ -78,3 +78,33 @@ def _only_key(db: Path) -> str:
     with sqlite3.connect(db) as conn:
         [(key,)] = conn.execute("SELECT key FROM transcripts").fetchall()
     return key
+
+
+def test_long_recordings_are_transcribed_a_window_at_a_time(home: Path) -> None:
+    """Memory stays bounded: audio is decoded one window at a time, and a
+    segment running into a window's cut is redone from its start in the next."""
+    from catalog import load_settings
+    from ingest import file_hash, load_audio, prepare_audio
+    from transcribe import get_transcriber, transcribe_cached
+
+    video = shared("meetings/seattle-council-special-2017-10-05.mp4")
+    audio, digest, duration = prepare_audio(video, home / "audio")
+    requested: list[tuple[float, float]] = []
+
+    def windowed(start: float, seconds: float):  # noqa: ANN202
+        requested.append((start, seconds))
+        return load_audio(audio, start, seconds)
+
+    catalog = catalog_for(home)
+    transcriber = get_transcriber("faster-whisper", load_settings(home).whisper_model)
+    segments = transcribe_cached(catalog, transcriber, digest, windowed, window=60.0)
+
+    assert len(requested) >= 3 and all(seconds == 60.0 for _, seconds in requested)
+    assert requested[0][0] == 0.0 and requested[-1][0] > 120
+    starts = [s.start for s in segments]
+    assert starts == sorted(starts)
+    assert all(a.end <= b.start + 0.5 for a, b in zip(segments, segments[1:], strict=False))
+    text = " ".join(s.text for s in segments).lower()
+    assert "call the roll" in text and "executive session" in text
+    assert segments[-1].end > duration - 60
+    assert file_hash(video) == digest

@@ -9,9 +9,16 @@ import hashlib
 import json
 from collections.abc import Callable
 
+import numpy as np
+
 from catalog.db import Catalog
 from catalog.types import Segment
 from transcribe.base import Transcriber
+
+SAMPLE_RATE = 16000
+# Twenty minutes of 16 kHz float32 is 77 MB: long meetings stay bounded.
+WINDOW_SECONDS = 20 * 60.0
+WINDOW_EDGE = 2.0
 
 
 def transcript_key(audio_hash: str, transcriber: Transcriber) -> str:
@@ -40,12 +47,14 @@ def transcribe_cached(
     catalog: Catalog,
     transcriber: Transcriber,
     audio_hash: str,
-    load_audio: Callable[[float], object],
+    load_audio: Callable[[float, float], np.ndarray],
     progress: Callable[[float], None] | None = None,
+    window: float = WINDOW_SECONDS,
 ) -> list[Segment]:
     """Return the transcript for this audio, transcribing only what is missing.
 
-    ``load_audio(start)`` returns 16 kHz samples from ``start`` seconds on.
+    ``load_audio(start, seconds)`` returns 16 kHz samples. The audio is taken
+    a window at a time, so memory stays bounded however long the meeting.
     """
     key = transcript_key(audio_hash, transcriber)
     complete = catalog.open_transcript(
@@ -59,14 +68,27 @@ def transcribe_cached(
     done = catalog.transcript_segments(key)
     if complete:
         return done
-    resume_at = done[-1].end if done else 0.0
-    if progress:
-        progress(resume_at)
-    for segment in transcriber.transcribe(load_audio(resume_at)):  # type: ignore[arg-type]
-        segment = _shifted(segment, resume_at)
-        catalog.append_transcript_segments(key, len(done), [segment])
-        done.append(segment)
+    position = done[-1].end if done else 0.0
+    while True:
         if progress:
-            progress(segment.end)
+            progress(position)
+        audio = load_audio(position, window)
+        seconds = len(audio) / SAMPLE_RATE
+        last_window = seconds < window - 1.0
+        next_position = position + seconds
+        for segment in transcriber.transcribe(audio):
+            segment = _shifted(segment, position)
+            if not last_window and segment.end > position + seconds - WINDOW_EDGE:
+                # Speech running into the cut may be clipped mid-word: hand it
+                # to the next window, which starts where this segment starts.
+                next_position = segment.start
+                break
+            catalog.append_transcript_segments(key, len(done), [segment])
+            done.append(segment)
+            if progress:
+                progress(segment.end)
+        if last_window:
+            break
+        position = next_position if next_position > position + WINDOW_EDGE else position + seconds
     catalog.finish_transcript(key)
     return done
