@@ -170,6 +170,31 @@ def search(
 
 
 @cli.command()
+@click.option("--rebuild", is_flag=True, help="Start from an empty index (reclaims space).")
+@click.option("--model", "embed_model", help="Embedding model name or folder (default: the setting).")
+@click.pass_obj
+@_fail_cleanly
+def reindex(settings: Settings, rebuild: bool, embed_model: str | None) -> None:
+    """Bring the search index up to date with the embedding model and chunker.
+
+    Meetings already indexed with the current model and chunker are skipped,
+    so a killed reindex picks up where it stopped.
+
+    \b
+    Example:
+      onrecord reindex --rebuild
+    """
+    settings = settings.with_overrides(embed_model=embed_model)
+    with _pipeline(settings, progress=True) as pipeline:
+        with pipeline.progress.count("reindex meetings") as bar:
+            count = pipeline.index.reindex(rebuild=rebuild, progress=bar)
+        model = pipeline.index.model_id
+    click.echo(
+        f"Re-indexed {count} meeting(s) with {model}." if count else f"The index is up to date ({model})."
+    )
+
+
+@cli.command()
 @click.option("--body", help="Only this body.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from catalog.db import Catalog
 from catalog.errors import QueryError
@@ -14,6 +15,11 @@ from search.links import deep_link
 from search.query import SearchQuery
 from search.store import SQLiteStore
 
+# Bump when chunking changes, so ``onrecord reindex`` redoes every meeting.
+CHUNKER_VERSION = "chunks-1"
+# Date order sorts only the most relevant passages, not every weak match.
+DATE_ORDER_POOL = 50
+
 
 def embed_model_id(name: str) -> str:
     return "all-MiniLM-L6-v2" if name in BUNDLED else name
@@ -23,13 +29,21 @@ class SearchIndex:
     """Indexes meetings' transcripts and answers queries over them."""
 
     def __init__(
-        self, catalog: Catalog, embed_model: str, base_url: str, embedder: Embedder | None = None
+        self,
+        catalog: Catalog,
+        embed_model: str,
+        base_url: str,
+        embedder: Embedder | None = None,
+        vectors_dir: Path | None = None,
     ) -> None:
         self.catalog = catalog
         self.embed_model = embed_model
         self.base_url = base_url
         self._embedder = embedder
-        self.store = SQLiteStore(catalog.conn, embed_model_id(embed_model))
+        self.model_id = embed_model_id(embed_model)
+        self.store = SQLiteStore(
+            catalog.conn, self.model_id, vectors_dir or catalog.db_path.parent / "vectors"
+        )
 
     @property
     def embedder(self) -> Embedder:
@@ -38,27 +52,70 @@ class SearchIndex:
             self._embedder = get_embedder(self.embed_model)
         return self._embedder
 
+    @property
+    def version(self) -> str:
+        return f"{CHUNKER_VERSION}+{self.model_id}"
+
     def index_meeting(
         self, meeting_id: int, segments: list[Segment], progress: Callable[[int, int], None] | None = None
     ) -> int:
         chunks = chunk_segments(meeting_id, segments)
         vectors = self.embedder.embed([c.text for c in chunks], progress=progress)
-        self.store.index_meeting(meeting_id, chunks, vectors)
+        self.store.index_meeting(meeting_id, chunks, vectors, self.version)
         return len(chunks)
 
-    def search(self, query: SearchQuery) -> list[Hit]:
+    def stale_meetings(self) -> list[int]:
+        """Meetings whose index was built by another model or chunker, or never."""
+        done = self.store.indexed_versions()
+        return [
+            m.id
+            for m in self.catalog.meetings()
+            if m.id is not None and m.status in ("indexed", "indexing") and done.get(m.id) != self.version
+        ]
+
+    def reindex(self, rebuild: bool = False, progress: Callable[[int, int], None] | None = None) -> int:
+        """Bring the index up to date with the current model and chunker;
+        ``rebuild`` starts from an empty vector file (reclaiming the space of
+        replaced meetings). Resumable: each meeting is committed on its own."""
+        if rebuild:
+            self.store.start_rebuild()
+        todo = self.stale_meetings()
+        for done, meeting_id in enumerate(todo, 1):
+            self.index_meeting(meeting_id, self.catalog.segments(meeting_id))
+            if progress:
+                progress(done, len(todo))
+        return len(todo)
+
+    def check(self, query: SearchQuery) -> None:
+        """Filters naming things that do not exist are mistakes, not empty results."""
         if query.body and self.catalog.body(query.body) is None:
             known = ", ".join(b.name for b in self.catalog.bodies()) or "none yet"
             raise QueryError(f"No body named {query.body!r}; known bodies: {known}")
+        if query.speaker and not self.store.has_speaker(query.speaker):
+            raise QueryError(
+                f"No speaker named {query.speaker!r} in the index; "
+                "list a meeting's speakers with: onrecord speakers MEETING"
+            )
+
+    def search(self, query: SearchQuery) -> list[Hit]:
+        self.check(query)
         vector = self.embedder.embed_batch([query.text])[0]
         fused = fuse(self.store.search(query, vector))
+        if getattr(query, "order", "relevance") == "date":
+            fused = self._by_date(fused[:DATE_ORDER_POOL])
         page = fused[query.offset : query.offset + query.limit]
         chunks = self.store.chunks([chunk_id for chunk_id, _ in page])
         hits = []
+        meetings = {}
         for chunk_id, score in page:
-            chunk = chunks[chunk_id]
-            meeting = self.catalog.meeting(chunk.meeting_id)
-            assert meeting is not None
+            chunk = chunks.get(chunk_id)
+            if chunk is None:
+                continue  # deleted since the ranking was read
+            if chunk.meeting_id not in meetings:
+                meetings[chunk.meeting_id] = self.catalog.meeting(chunk.meeting_id)
+            meeting = meetings[chunk.meeting_id]
+            if meeting is None:
+                continue
             hits.append(
                 Hit(
                     meeting_id=chunk.meeting_id,
@@ -74,3 +131,17 @@ class SearchIndex:
                 )
             )
         return hits
+
+    def _by_date(self, fused: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        """Newest meetings first, among the relevant passages; within a
+        meeting, in the order they were said."""
+        chunks = self.store.chunks([chunk_id for chunk_id, _ in fused])
+        dates = {m.id: m.date or "" for m in self.catalog.meetings()}
+
+        def key(item: tuple[int, float]) -> tuple[str, int, float]:
+            chunk = chunks.get(item[0])
+            if chunk is None:
+                return ("", 0, 0.0)
+            return (dates.get(chunk.meeting_id, ""), chunk.meeting_id, -chunk.start)
+
+        return sorted(fused, key=key, reverse=True)

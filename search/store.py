@@ -1,10 +1,20 @@
-"""The index seam, and the embedded SQLite store: FTS5 for words and phrases,
-float32 vectors searched exactly with NumPy."""
+"""The index seam, and the embedded SQLite store.
+
+Words and phrases go through SQLite FTS5 (BM25). Vectors live beside the
+database in one append-only float32 file per embedding model, memory-mapped
+and searched exactly with NumPy; SQLite maps each file row to its chunk.
+A meeting's rows are contiguous, so a body, date or meeting filter becomes a
+few row ranges and the scan skips everything else.
+"""
 
 from __future__ import annotations
 
+import os
+import re
 import sqlite3
+import uuid
 from abc import ABC, abstractmethod
+from pathlib import Path
 
 import numpy as np
 
@@ -34,18 +44,35 @@ SQLITE_MIGRATIONS: list[tuple[int, str]] = [
             INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
             INSERT INTO chunks_fts (rowid, text) VALUES (new.id, new.text);
         END;
-        CREATE TABLE chunk_vectors (
-            chunk_id INTEGER NOT NULL REFERENCES chunks(id) ON DELETE CASCADE,
-            model TEXT NOT NULL,
-            vector BLOB NOT NULL,
-            PRIMARY KEY (model, chunk_id)
+        CREATE INDEX chunks_speaker ON chunks(speaker COLLATE NOCASE);
+        -- Which file holds a model's vectors; a rebuild writes a new file.
+        CREATE TABLE vector_files (
+            model TEXT PRIMARY KEY,
+            filename TEXT NOT NULL,
+            dim INTEGER NOT NULL
         );
+        CREATE TABLE chunk_vectors (
+            model TEXT NOT NULL,
+            row INTEGER NOT NULL,
+            chunk_id INTEGER NOT NULL REFERENCES chunks(id) ON DELETE CASCADE,
+            meeting_id INTEGER NOT NULL,
+            PRIMARY KEY (model, row)
+        ) WITHOUT ROWID;
         CREATE INDEX chunk_vectors_chunk ON chunk_vectors(chunk_id);
+        -- What each meeting was indexed with, so a rerun skips finished work
+        -- and a new model or chunker re-indexes.
+        CREATE TABLE indexed_meetings (
+            meeting_id INTEGER NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
+            model TEXT NOT NULL,
+            version TEXT NOT NULL,
+            PRIMARY KEY (meeting_id, model)
+        );
+        -- Bumped on every write, so readers know when to refresh their maps.
+        CREATE TABLE index_generation (model TEXT PRIMARY KEY, generation INTEGER NOT NULL);
         """,
     ),
 ]
 
-# Filters shared by both retrievers; each ``?`` pair lets a NULL mean "any".
 FILTER_SQL = (
     " AND (? IS NULL OR b.name = ? COLLATE NOCASE)"
     " AND (? IS NULL OR m.meeting_date >= ?)"
@@ -53,6 +80,10 @@ FILTER_SQL = (
     " AND (? IS NULL OR c.speaker = ? COLLATE NOCASE)"
     " AND (? IS NULL OR m.id = ?)"
 )
+
+
+def _chunk_key(chunk: Chunk) -> tuple[object, ...]:
+    return (chunk.seq, chunk.start, chunk.end, chunk.text, chunk.speaker)
 
 
 def _filter_params(q: SearchQuery) -> list[object]:
@@ -63,9 +94,9 @@ def _filter_params(q: SearchQuery) -> list[object]:
 
 
 class Store(ABC):
-    """Where chunks are indexed and searched. ``search`` returns chunk ids
-    with their per-retriever ranks; fusion happens above the store, so a
-    PostgreSQL + pgvector store only has to answer the same question."""
+    """Where chunks are indexed and searched. ``search`` returns each
+    retriever's ranking; fusion happens above the store, so a PostgreSQL +
+    pgvector store only has to answer the same question."""
 
     @abstractmethod
     def search(self, query: SearchQuery, query_vector: np.ndarray | None) -> Ranked:
@@ -73,36 +104,135 @@ class Store(ABC):
 
 
 class SQLiteStore(Store):
-    def __init__(self, conn: sqlite3.Connection, model_id: str) -> None:
+    def __init__(self, conn: sqlite3.Connection, model_id: str, vectors_dir: Path) -> None:
         self.conn = conn
         self.model_id = model_id
+        self.vectors_dir = vectors_dir
         apply_migrations(conn, "search_sqlite", SQLITE_MIGRATIONS)
-        self._matrix_key: tuple[int, int] | None = None
-        self._ids = np.zeros(0, dtype=np.int64)
-        self._matrix = np.zeros((0, 0), dtype=np.float32)
+        self._generation = -1
+        self._rows = 0
+        self._matrix: np.ndarray | None = None
+        self._chunk_of_row = np.zeros(0, dtype=np.int64)
+        self._ranges: dict[int, tuple[int, int]] = {}
 
     # -- writing --------------------------------------------------------
-    def index_meeting(self, meeting_id: int, chunks: list[Chunk], vectors: np.ndarray) -> None:
-        """Replace a meeting's chunks and vectors in one transaction."""
+    def _vector_file(self, dim: int) -> Path:
+        row = self.conn.execute(
+            "SELECT filename, dim FROM vector_files WHERE model = ?", (self.model_id,)
+        ).fetchone()
+        if row is None:
+            slug = re.sub(r"[^\w.-]+", "_", self.model_id)[-60:]
+            filename = f"{slug}-{uuid.uuid4().hex[:8]}.f32"
+            self.conn.execute(
+                "INSERT INTO vector_files (model, filename, dim) VALUES (?, ?, ?)",
+                (self.model_id, filename, dim),
+            )
+            return self.vectors_dir / filename
+        if row["dim"] != dim:
+            raise QueryError(f"Vectors for {self.model_id} have {row['dim']} dimensions, not {dim}")
+        return self.vectors_dir / row["filename"]
+
+    def index_meeting(self, meeting_id: int, chunks: list[Chunk], vectors: np.ndarray, version: str) -> None:
+        """Replace a meeting's chunks and vectors in one transaction.
+
+        The vectors are appended to the file before the transaction commits:
+        a crash in between leaves only unreferenced rows at the file's end.
+        """
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self.vectors_dir.mkdir(parents=True, exist_ok=True)
         with transaction(self.conn):
-            self.conn.execute("DELETE FROM chunks WHERE meeting_id = ?", (meeting_id,))
-            for chunk, vector in zip(chunks, vectors, strict=True):
-                cur = self.conn.execute(
-                    "INSERT INTO chunks (meeting_id, seq, start_time, end_time, text, speaker)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (meeting_id, chunk.seq, chunk.start, chunk.end, chunk.text, chunk.speaker),
-                )
-                chunk.id = cur.lastrowid
+            same_chunks = self._chunk_keys(meeting_id) == [_chunk_key(c) for c in chunks]
+            if same_chunks:
+                # Another model indexed these very chunks: keep them (and its
+                # vectors), and only replace this model's vectors.
                 self.conn.execute(
-                    "INSERT INTO chunk_vectors (chunk_id, model, vector) VALUES (?, ?, ?)",
-                    (chunk.id, self.model_id, np.asarray(vector, dtype=np.float32).tobytes()),
+                    "DELETE FROM chunk_vectors WHERE model = ? AND meeting_id = ?",
+                    (self.model_id, meeting_id),
                 )
+                self.conn.execute(
+                    "DELETE FROM indexed_meetings WHERE meeting_id = ? AND model = ?",
+                    (meeting_id, self.model_id),
+                )
+            else:
+                # New chunks invalidate every model's vectors for the meeting.
+                self.conn.execute("DELETE FROM chunks WHERE meeting_id = ?", (meeting_id,))
+                self.conn.execute("DELETE FROM indexed_meetings WHERE meeting_id = ?", (meeting_id,))
+            if len(chunks):
+                path = self._vector_file(vectors.shape[1])
+                with path.open("ab") as fh:
+                    first_row = fh.tell() // (4 * vectors.shape[1])
+                    fh.seek(first_row * 4 * vectors.shape[1])
+                    fh.truncate()
+                    fh.write(vectors.tobytes())
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                existing = self._chunk_ids(meeting_id) if same_chunks else []
+                for offset, chunk in enumerate(chunks):
+                    if same_chunks:
+                        chunk.id = existing[offset]
+                    else:
+                        chunk.id = self.conn.execute(
+                            "INSERT INTO chunks (meeting_id, seq, start_time, end_time, text, speaker)"
+                            " VALUES (?, ?, ?, ?, ?, ?)",
+                            (meeting_id, chunk.seq, chunk.start, chunk.end, chunk.text, chunk.speaker),
+                        ).lastrowid
+                    self.conn.execute(
+                        "INSERT INTO chunk_vectors (model, row, chunk_id, meeting_id) VALUES (?, ?, ?, ?)",
+                        (self.model_id, first_row + offset, chunk.id, meeting_id),
+                    )
+            self.conn.execute(
+                "INSERT INTO indexed_meetings (meeting_id, model, version) VALUES (?, ?, ?)",
+                (meeting_id, self.model_id, version),
+            )
+            self.conn.execute(
+                "INSERT INTO index_generation (model, generation) VALUES (?, 1)"
+                " ON CONFLICT (model) DO UPDATE SET generation = generation + 1",
+                (self.model_id,),
+            )
+
+    def _chunk_keys(self, meeting_id: int) -> list[tuple[object, ...]]:
+        rows = self.conn.execute(
+            "SELECT seq, start_time, end_time, text, speaker FROM chunks WHERE meeting_id = ? ORDER BY seq",
+            (meeting_id,),
+        )
+        return [tuple(r) for r in rows]
+
+    def _chunk_ids(self, meeting_id: int) -> list[int]:
+        rows = self.conn.execute("SELECT id FROM chunks WHERE meeting_id = ? ORDER BY seq", (meeting_id,))
+        return [r[0] for r in rows]
+
+    def indexed_versions(self) -> dict[int, str]:
+        rows = self.conn.execute(
+            "SELECT meeting_id, version FROM indexed_meetings WHERE model = ?", (self.model_id,)
+        )
+        return {r["meeting_id"]: r["version"] for r in rows}
+
+    def start_rebuild(self) -> None:
+        """Point the model at a fresh vector file; the old one (and any rows
+        left behind by replaced meetings) goes once nothing maps it."""
+        with transaction(self.conn):
+            old = self.conn.execute(
+                "SELECT filename FROM vector_files WHERE model = ?", (self.model_id,)
+            ).fetchone()
+            self.conn.execute("DELETE FROM vector_files WHERE model = ?", (self.model_id,))
+            self.conn.execute("DELETE FROM chunk_vectors WHERE model = ?", (self.model_id,))
+            self.conn.execute("DELETE FROM indexed_meetings WHERE model = ?", (self.model_id,))
+            self.conn.execute(
+                "INSERT INTO index_generation (model, generation) VALUES (?, 1)"
+                " ON CONFLICT (model) DO UPDATE SET generation = generation + 1",
+                (self.model_id,),
+            )
+        if old:
+            # Readers that still map it keep a valid mapping after unlink.
+            (self.vectors_dir / old["filename"]).unlink(missing_ok=True)
 
     # -- reading --------------------------------------------------------
     def chunks(self, ids: list[int]) -> dict[int, Chunk]:
+        if not ids:
+            return {}
         marks = ",".join("?" * len(ids))
         rows = self.conn.execute(
-            f"SELECT id, meeting_id, seq, start_time, end_time, text, speaker FROM chunks"
+            "SELECT id, meeting_id, seq, start_time, end_time, text, speaker FROM chunks"
             f" WHERE id IN ({marks})",
             ids,
         )
@@ -118,6 +248,16 @@ class SQLiteStore(Store):
             )
             for r in rows
         }
+
+    def has_speaker(self, speaker: str) -> bool:
+        row = self.conn.execute(
+            "SELECT 1 FROM chunks WHERE speaker = ? COLLATE NOCASE LIMIT 1", (speaker,)
+        ).fetchone()
+        return row is not None
+
+    def vector_count(self) -> int:
+        self._refresh()
+        return int((self._chunk_of_row >= 0).sum())
 
     def search(self, query: SearchQuery, query_vector: np.ndarray | None) -> Ranked:
         ranked: Ranked = {"bm25": self._bm25(query)}
@@ -142,45 +282,86 @@ class SQLiteStore(Store):
             # user must still get a message rather than a traceback.
             raise QueryError(f"Could not search for {q.text!r}: {exc}") from None
 
-    def _load_matrix(self) -> None:
+    def _refresh(self) -> None:
+        """Map new rows since the last look; cheap when nothing changed."""
         row = self.conn.execute(
-            "SELECT count(*), coalesce(max(rowid), 0) FROM chunk_vectors WHERE model = ?",
-            (self.model_id,),
+            "SELECT generation FROM index_generation WHERE model = ?", (self.model_id,)
         ).fetchone()
-        key = (row[0], row[1])
-        if key == self._matrix_key:
+        generation = row[0] if row else 0
+        if generation == self._generation:
             return
-        rows = self.conn.execute(
-            "SELECT chunk_id, vector FROM chunk_vectors WHERE model = ? ORDER BY chunk_id",
+        info = self.conn.execute(
+            "SELECT filename, dim FROM vector_files WHERE model = ?", (self.model_id,)
+        ).fetchone()
+        mapped = self.conn.execute(
+            "SELECT row, chunk_id, meeting_id FROM chunk_vectors WHERE model = ? ORDER BY row",
             (self.model_id,),
         ).fetchall()
-        self._ids = np.array([r[0] for r in rows], dtype=np.int64)
-        self._matrix = (
-            np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
-            if rows
-            else np.zeros((0, 0), dtype=np.float32)
+        self._generation = generation
+        if info is None or not mapped:
+            self._matrix, self._rows = None, 0
+            self._chunk_of_row = np.zeros(0, dtype=np.int64)
+            self._ranges = {}
+            return
+        table = np.array(mapped, dtype=np.int64)
+        rows = int(table[-1, 0]) + 1
+        self._chunk_of_row = np.full(rows, -1, dtype=np.int64)
+        self._chunk_of_row[table[:, 0]] = table[:, 1]
+        self._ranges = {}
+        for meeting, row_index in zip(table[:, 2].tolist(), table[:, 0].tolist(), strict=True):
+            first, end = self._ranges.get(meeting, (row_index, row_index + 1))
+            self._ranges[meeting] = (min(first, row_index), max(end, row_index + 1))
+        self._matrix = np.memmap(
+            self.vectors_dir / info["filename"], dtype=np.float32, mode="r", shape=(rows, info["dim"])
         )
-        self._matrix_key = key
+        self._rows = rows
+
+    def _allowed_rows(self, q: SearchQuery) -> list[slice] | np.ndarray | None:
+        """Row ranges (or rows) that pass the filters; None means all."""
+        if not q.has_filters:
+            return None
+        if q.speaker:
+            ids = [
+                r[0]
+                for r in self.conn.execute(
+                    "SELECT v.row FROM chunks c JOIN chunk_vectors v ON v.chunk_id = c.id AND v.model = ?"
+                    " JOIN meetings m ON m.id = c.meeting_id JOIN bodies b ON b.id = m.body_id"
+                    " WHERE 1 = 1" + FILTER_SQL,
+                    [self.model_id, *_filter_params(q)],
+                )
+            ]
+            return np.array(sorted(ids), dtype=np.int64)
+        meetings = [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT m.id FROM meetings m JOIN bodies b ON b.id = m.body_id"
+                " WHERE 1 = 1" + FILTER_SQL.replace("c.speaker", "NULL"),
+                _filter_params(q),
+            )
+        ]
+        return [slice(*self._ranges[m]) for m in meetings if m in self._ranges]
 
     def _dense(self, q: SearchQuery, vector: np.ndarray) -> list[tuple[int, float]]:
-        self._load_matrix()
-        if not len(self._ids):
+        self._refresh()
+        if self._matrix is None:
             return []
-        scores = self._matrix @ vector.astype(np.float32)
-        if q.has_filters:
-            allowed = np.array(
-                [
-                    r[0]
-                    for r in self.conn.execute(
-                        "SELECT c.id FROM chunks c JOIN meetings m ON m.id = c.meeting_id"
-                        " JOIN bodies b ON b.id = m.body_id WHERE 1 = 1" + FILTER_SQL,
-                        _filter_params(q),
-                    )
-                ],
-                dtype=np.int64,
-            )
-            scores = np.where(np.isin(self._ids, allowed), scores, -np.inf)
+        vector = vector.astype(np.float32)
+        allowed = self._allowed_rows(q)
+        if allowed is None:
+            rows = np.arange(self._rows)
+            scores = self._matrix @ vector
+        elif isinstance(allowed, np.ndarray):
+            rows = allowed
+            scores = self._matrix[rows] @ vector if len(rows) else np.zeros(0, dtype=np.float32)
+        else:
+            rows = np.concatenate([np.arange(s.start, s.stop) for s in allowed] or [np.zeros(0, np.int64)])
+            parts = [self._matrix[s] @ vector for s in allowed]
+            scores = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+        chunk_ids = self._chunk_of_row[rows]
+        scores = np.where(chunk_ids >= 0, scores, -np.inf)
         top = min(CANDIDATES, len(scores))
+        if top == 0:
+            return []
         best = np.argpartition(-scores, top - 1)[:top]
         best = best[np.argsort(-scores[best])]
-        return [(int(self._ids[i]), float(scores[i])) for i in best if np.isfinite(scores[i])]
+        return [(int(chunk_ids[i]), float(scores[i])) for i in best if np.isfinite(scores[i])]

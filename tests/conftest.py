@@ -56,6 +56,14 @@ def catalog_for(home: Path) -> Catalog:
 
 
 @pytest.fixture(scope="session")
+def minilm() -> object:
+    """The bundled MiniLM, loaded once for the tests that build indexes."""
+    from search.embed import get_embedder
+
+    return get_embedder("all-MiniLM-L6-v2")
+
+
+@pytest.fixture(scope="session")
 def seattle_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
     """The real Seattle meeting, ingested once through yt-dlp from loopback."""
     video = shared(SEATTLE)

@@ -1,0 +1,112 @@
+"""Keeping the index: vectors keyed by model, incremental indexing, rebuilds,
+filters, order and pages, over real caption transcripts and real MiniLM."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from catalog import Catalog, Meeting, QueryError
+from search import SearchIndex, SearchQuery
+from search.embed import Embedder, _bundled_minilm
+from search.index import CHUNKER_VERSION
+from tests.conftest import shared
+from transcribe.captions import read_captions
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Iterator[Catalog]:
+    """Two real meetings from captions: Oakland (2022) and Boston (2023)."""
+    catalog = Catalog(tmp_path / "onrecord.db")
+    for name, body, date in [
+        ("oakland", "Oakland City Council", "2022-08-09"),
+        ("boston", "Boston City Council", "2023-03-01"),
+    ]:
+        # A few hundred passages of each keep the test quick.
+        segments = read_captions(shared(f"captions/{name}_captions.vtt"))[:120]
+        for seg in segments:
+            seg.speaker = "Clerk" if "roll" in seg.text.lower() else None
+        catalog.add_meeting(
+            Meeting(
+                title=f"{name} meeting",
+                body=body,
+                source_url=f"https://example.org/{name}.mp4",
+                date=date,
+                status="indexed",
+                transcript_source="captions",
+            ),
+            None,
+            segments,
+        )
+    yield catalog
+    catalog.close()
+
+
+@pytest.fixture
+def index(catalog: Catalog, minilm: Embedder) -> SearchIndex:
+    index = SearchIndex(catalog, "all-MiniLM-L6-v2", "http://app.example", embedder=minilm)
+    assert index.reindex() == 2
+    return index
+
+
+def test_reindex_is_incremental(index: SearchIndex) -> None:
+    assert index.reindex() == 0, "nothing changed, nothing redone"
+    assert index.store.vector_count() > 40
+
+
+def test_a_new_chunker_version_reindexes(index: SearchIndex, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("search.index.CHUNKER_VERSION", CHUNKER_VERSION + "-next")
+    assert len(index.stale_meetings()) == 2
+
+
+def test_vectors_are_keyed_by_model(catalog: Catalog, index: SearchIndex) -> None:
+    # The same weights named by their folder count as another model: its
+    # vectors are built separately and the first model's stay as they were.
+    other = SearchIndex(catalog, str(_bundled_minilm()), "http://app.example")
+    assert other.model_id != index.model_id
+    assert len(other.stale_meetings()) == 2
+    assert other.reindex() == 2
+    assert index.reindex() == 0
+    assert other.store.vector_count() == index.store.vector_count()
+
+
+def test_rebuild_reclaims_space_and_keeps_answers(index: SearchIndex, catalog: Catalog) -> None:
+    before = [h.text for h in index.search(SearchQuery("call the roll"))]
+    # Re-indexing one meeting leaves its old rows behind in the file…
+    index.index_meeting(1, catalog.segments(1))
+    files = list(index.store.vectors_dir.glob("*.f32"))
+    grown = sum(f.stat().st_size for f in files)
+    # …and a rebuild writes a fresh, compact file.
+    assert index.reindex(rebuild=True) == 2
+    rebuilt = sum(f.stat().st_size for f in index.store.vectors_dir.glob("*.f32"))
+    assert rebuilt < grown
+    assert [h.text for h in index.search(SearchQuery("call the roll"))] == before
+
+
+def test_filters_by_body_date_meeting_and_speaker(index: SearchIndex) -> None:
+    def bodies(**kw: object) -> set[str]:
+        return {h.body for h in index.search(SearchQuery("council meeting", limit=20, **kw))}  # type: ignore[arg-type]
+
+    assert bodies() == {"Oakland City Council", "Boston City Council"}
+    assert bodies(body="oakland city council") == {"Oakland City Council"}
+    assert bodies(since="2023-01-01") == {"Boston City Council"}
+    assert bodies(until="2022-12-31") == {"Oakland City Council"}
+    assert bodies(meeting_id=2) == {"Boston City Council"}
+    clerk = index.search(SearchQuery("council meeting", speaker="clerk", limit=20))
+    assert clerk and all(h.speaker == "Clerk" for h in clerk)
+
+
+def test_unknown_names_in_filters_are_errors(index: SearchIndex) -> None:
+    with pytest.raises(QueryError, match="No body named"):
+        index.search(SearchQuery("roll", body="Atlantis"))
+    with pytest.raises(QueryError, match="No speaker named"):
+        index.search(SearchQuery("roll", speaker="Nobody"))
+
+
+def test_pages_do_not_overlap(index: SearchIndex) -> None:
+    first = index.search(SearchQuery("budget", limit=5))
+    second = index.search(SearchQuery("budget", limit=5, offset=5))
+    assert len(first) == len(second) == 5
+    assert not {(h.meeting_id, h.start) for h in first} & {(h.meeting_id, h.start) for h in second}
