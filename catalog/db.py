@@ -247,3 +247,22 @@ class Catalog:
 
     def finish_transcript(self, key: str) -> None:
         self.conn.execute("UPDATE transcripts SET complete = 1 WHERE key = ?", (key,))
+
+    # -- nightly runs -----------------------------------------------------
+    def start_run(self) -> tuple[int, str]:
+        cur = self.conn.execute("INSERT INTO runs DEFAULT VALUES")
+        row = self.conn.execute("SELECT started_at FROM runs WHERE id = ?", (cur.lastrowid,)).fetchone()
+        return int(cur.lastrowid or 0), row[0]
+
+    def finish_run(self, run_id: int, exit_code: int, report: str) -> str:
+        self.conn.execute(
+            "UPDATE runs SET finished_at = datetime('now'), exit_code = ?, report = ? WHERE id = ?",
+            (exit_code, report, run_id),
+        )
+        return self.conn.execute("SELECT finished_at FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
+
+    def runs(self, limit: int = 20) -> list[dict[str, object]]:
+        rows = self.conn.execute(
+            "SELECT id, started_at, finished_at, exit_code FROM runs ORDER BY id DESC LIMIT ?", (limit,)
+        )
+        return [dict(r) for r in rows]

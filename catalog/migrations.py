@@ -94,6 +94,19 @@ CATALOG_MIGRATIONS: list[tuple[int, str]] = [
         ALTER TABLE meetings ADD COLUMN transcript_source TEXT NOT NULL DEFAULT 'whisper';
         """,
     ),
+    (
+        3,
+        """
+        -- One row per nightly run, with its JSON report.
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            started_at TEXT NOT NULL DEFAULT (datetime('now')),
+            finished_at TEXT,
+            exit_code INTEGER,
+            report TEXT
+        );
+        """,
+    ),
 ]
 
 

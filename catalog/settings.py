@@ -34,6 +34,13 @@ class Settings:
     embed_model: str = "all-MiniLM-L6-v2"
     # Deep links to the app's own player are built on this address.
     base_url: str = "http://127.0.0.1:8000"
+    # Email alerts go out through this SMTP server.
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "onrecord@localhost"
+    smtp_starttls: int = 0
 
     @property
     def db_path(self) -> Path:

@@ -1,12 +1,24 @@
 """Sources: yt-dlp URLs and local media files, turned into playable audio."""
 
 from ingest.audio import SAMPLE_RATE, file_hash, load_audio, prepare_audio, probe_duration
-from ingest.download import RemoteMeeting, date_in_text, describe, download, fetch_captions
+from ingest.download import (
+    Listing,
+    RemoteMeeting,
+    date_in_text,
+    describe,
+    download,
+    fetch_captions,
+    list_entries,
+    resolve,
+)
 
 __all__ = [
     "SAMPLE_RATE",
     "date_in_text",
+    "Listing",
     "RemoteMeeting",
+    "list_entries",
+    "resolve",
     "describe",
     "download",
     "fetch_captions",

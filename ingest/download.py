@@ -140,18 +140,71 @@ def _extract(url: str, opts: dict[str, Any]) -> dict[str, Any]:
     return ydl.sanitize_info(info)
 
 
-def describe(url: str, ytdlp_options: dict[str, Any] | None = None) -> list[RemoteMeeting]:
-    """The recordings behind a URL: one for a video, several for a playlist,
-    channel or feed (listed flat, then each looked up on its own)."""
+@dataclass
+class Listing:
+    """One item as a playlist, channel or feed lists it, before the (slower)
+    full look-up. ``source_key`` lets a nightly run skip known items
+    without looking them up at all."""
+
+    url: str
+    source_key: str
+    title: str
+    date: str | None
+    live: bool
+    entry: dict[str, Any]
+    remote: RemoteMeeting | None = None  # already looked up (a single video)
+
+
+def _listing_key(entry: dict[str, Any]) -> str:
+    from yt_dlp.utils import unsmuggle_url
+
+    url, _ = unsmuggle_url(entry.get("url") or entry.get("webpage_url") or "")
+    ie_key = entry.get("ie_key")
+    return f"{ie_key}:{entry['id']}" if ie_key and ie_key != "Generic" and entry.get("id") else f"url:{url}"
+
+
+def list_entries(url: str, ytdlp_options: dict[str, Any] | None = None) -> list[Listing]:
+    """What a URL holds, listed flat: one item for a video, many for a
+    playlist, channel or feed."""
     info = _extract(url, _options({**(ytdlp_options or {}), "extract_flat": "in_playlist"}))
     if info.get("_type") not in ("playlist", "multi_video"):
-        return [_check_live(_remote(info))]
-    found = []
+        remote = _remote(info)
+        live = info.get("live_status") in ("is_live", "is_upcoming")
+        return [Listing(remote.url, remote.source_key, remote.title, remote.date, live, info, remote)]
+    listings = []
     for entry in info.get("entries") or []:
-        entry_url = entry.get("url") or entry.get("webpage_url")
-        if entry_url:
-            full = _extract(entry_url, _options(ytdlp_options))
-            found.append(_check_live(_remote(_with_listing(full, entry))))
+        if not (entry.get("url") or entry.get("webpage_url")):
+            continue
+        stamp = entry.get("timestamp") or entry.get("release_timestamp")
+        date = date_in_text(str(entry.get("title") or "")) or (
+            time.strftime("%Y-%m-%d", time.gmtime(stamp)) if stamp else _iso_date(entry)
+        )
+        listings.append(
+            Listing(
+                url=entry.get("url") or entry["webpage_url"],
+                source_key=_listing_key(entry),
+                title=entry.get("title") or "",
+                date=date,
+                live=entry.get("live_status") in ("is_live", "is_upcoming"),
+                entry=entry,
+            )
+        )
+    return listings
+
+
+def resolve(listing: Listing, ytdlp_options: dict[str, Any] | None = None) -> RemoteMeeting:
+    """Look an item up in full, ready to download."""
+    if listing.live:
+        raise SourceError(f"{listing.url} is live or upcoming; ingest it once the recording is complete")
+    if listing.remote is not None:
+        return listing.remote
+    full = _extract(listing.url, _options(ytdlp_options))
+    return _check_live(_remote(_with_listing(full, listing.entry)))
+
+
+def describe(url: str, ytdlp_options: dict[str, Any] | None = None) -> list[RemoteMeeting]:
+    """Every recording behind a URL, looked up in full."""
+    found = [resolve(listing, ytdlp_options) for listing in list_entries(url, ytdlp_options)]
     if not found:
         raise SourceError(f"No media found at {url}: the playlist is empty")
     return found

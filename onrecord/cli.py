@@ -7,7 +7,9 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
 import click
@@ -264,6 +266,168 @@ def serve(settings: Settings, host: str, port: int, threads: int) -> None:
     app = create_app(settings)
     click.echo(f"OnRecord is serving {settings.db_path} at http://{host}:{port}/ (Ctrl-C to stop)")
     waitress_serve(app, host=host, port=port, threads=threads, ident="onrecord")
+
+
+@cli.command("run")
+@click.option(
+    "--config",
+    "config_path",
+    default="sources.toml",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="The bodies and sources to follow.",
+)
+@click.option("--since", help="Only meetings on or after YYYY-MM-DD.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
+@click.pass_obj
+@_fail_cleanly
+def run_command(settings: Settings, config_path: str, since: str | None, as_json: bool) -> None:
+    """The nightly job: find new meetings, ingest them, send alerts.
+
+    Exit codes: 0 all done; 4 some meetings failed (the rest landed; the
+    report says which and why); 5 some alerts could not be delivered (they
+    are retried next run); 3 another run holds the lock; 1 a bad config.
+
+    \b
+    Example (crontab, 2:15 every night):
+      15 2 * * *  ONRECORD_HOME=/srv/onrecord onrecord run --config /srv/onrecord/sources.toml
+    """
+    from catalog import parse_date
+    from onrecord.config import load_config
+    from onrecord.nightly import LOCKED, NightlyRun, RunLocked, run_lock
+    from onrecord.progress import Progress
+
+    config = load_config(Path(config_path))
+    since = parse_date(since, "--since") if since else None
+    try:
+        with run_lock(settings.data_dir):
+            job = NightlyRun(settings, config, since, Progress(enabled=sys.stderr.isatty()))
+            try:
+                report = job.run()
+            finally:
+                job.close()
+    except RunLocked as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(LOCKED)
+    if as_json:
+        click.echo(json.dumps(asdict(report), indent=2))
+    else:
+        click.echo(
+            f"Run {report.run_id}: {report.discovered} new, {report.ingested} ingested, "
+            f"{report.resumed} resumed, {report.skipped} skipped, {report.failed} failed, "
+            f"{report.alerts_sent} alert(s) sent"
+        )
+        for failure in report.failures:
+            click.echo(f"  failed: {failure['url']}: {failure['reason']}")
+    sys.exit(report.exit_code)
+
+
+@cli.group()
+def alerts() -> None:
+    """Saved searches that alert when a meeting discusses them.
+
+    \b
+    Example:
+      onrecord alerts add "287(g)" --notify webhook:https://hooks.slack.com/services/XXX
+    """
+
+
+@alerts.command("add")
+@click.argument("query")
+@click.option("--notify", required=True, help="atom, webhook:URL or email:ADDRESS.")
+@click.option("--body", help="Only meetings of this body.")
+@click.option("--speaker", help="Only passages by this speaker.")
+@click.option("--min-score", type=float, help="Semantic match threshold (default 0.55, MiniLM cosine).")
+@click.option("--backfill", is_flag=True, help="Also alert on meetings already ingested.")
+@click.pass_obj
+@_fail_cleanly
+def alerts_add(
+    settings: Settings,
+    query: str,
+    notify: str,
+    body: str | None,
+    speaker: str | None,
+    min_score: float | None,
+    backfill: bool,
+) -> None:
+    """Save a search; new meetings that match it send an alert.
+
+    \b
+    Example:
+      onrecord alerts add "287(g)" --body "Pittsburgh City Council" --notify email:desk@example.org
+    """
+    from search.alerts import DEFAULT_MIN_SCORE, AlertBook
+
+    with _pipeline(settings) as pipeline:
+        saved = AlertBook(pipeline.catalog.conn).add(
+            query, notify, body, speaker, DEFAULT_MIN_SCORE if min_score is None else min_score, backfill
+        )
+    click.echo(f"Saved search {saved.id}: {saved.query!r} → {saved.notify}")
+    if saved.notify == "atom":
+        click.echo(f"Feed: {settings.base_url}/alerts/{saved.id}/feed.atom")
+
+
+@alerts.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_obj
+@_fail_cleanly
+def alerts_list(settings: Settings, as_json: bool) -> None:
+    """List saved searches.
+
+    \b
+    Example:
+      onrecord alerts list --json
+    """
+    from search.alerts import AlertBook
+
+    with _pipeline(settings) as pipeline:
+        saved = AlertBook(pipeline.catalog.conn).all()
+    if as_json:
+        click.echo(json.dumps({"saved_searches": [asdict(s) for s in saved]}, indent=2))
+        return
+    if not saved:
+        click.echo('No saved searches. Add one with: onrecord alerts add "287(g)" --notify atom')
+    for s in saved:
+        scope = " ".join(filter(None, [s.body and f"body={s.body}", s.speaker and f"speaker={s.speaker}"]))
+        click.echo(f"{s.id:>4}  {s.query!r}  → {s.notify}  {scope}".rstrip())
+
+
+@alerts.command("remove")
+@click.argument("saved_id", type=int)
+@click.pass_obj
+@_fail_cleanly
+def alerts_remove(settings: Settings, saved_id: int) -> None:
+    """Delete a saved search and its alerts.
+
+    \b
+    Example:
+      onrecord alerts remove 3
+    """
+    from search.alerts import AlertBook
+
+    with _pipeline(settings) as pipeline:
+        if not AlertBook(pipeline.catalog.conn).remove(saved_id):
+            raise OnRecordError(f"No saved search {saved_id}; list them with: onrecord alerts list")
+    click.echo(f"Removed saved search {saved_id}.")
+
+
+@alerts.command("check")
+@click.pass_obj
+@_fail_cleanly
+def alerts_check(settings: Settings) -> None:
+    """Evaluate saved searches on new meetings and send what is pending now.
+
+    \b
+    Example:
+      onrecord alerts check
+    """
+    from onrecord.nightly import check_alerts
+
+    with _pipeline(settings) as pipeline:
+        sent, failed = check_alerts(pipeline, settings)
+    click.echo(f"{sent} alert(s) sent" + (f", {failed} failed (retried next time)" if failed else ""))
+    if failed:
+        sys.exit(5)
 
 
 def main() -> None:

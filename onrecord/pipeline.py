@@ -39,6 +39,21 @@ class Overrides:
             )
 
 
+@dataclass(frozen=True)
+class Profile:
+    """How a source's meetings are transcribed; a body or source in
+    sources.toml can set its own."""
+
+    engine: str
+    model: str
+    vocabulary: tuple[str, ...] = ()
+    captions: str = "never"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Profile:
+        return cls(settings.engine, settings.whisper_model, (), settings.captions)
+
+
 @dataclass
 class IngestResult:
     meeting: Meeting
@@ -56,11 +71,18 @@ def _pid_alive(pid: int) -> bool:
 
 
 class Pipeline:
-    def __init__(self, settings: Settings, progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        progress: Progress | None = None,
+        ytdlp_options: dict[str, Any] | None = None,
+    ) -> None:
         self.settings = settings
         self.progress = progress or Progress(enabled=False)
         self.catalog = Catalog(settings.db_path)
-        self._transcriber: Any = None
+        self.ytdlp_options = ytdlp_options or {}
+        self.profile = Profile.from_settings(settings)
+        self._transcribers: dict[Profile, Any] = {}
         self._index: Any = None
         # Wall seconds per stage, summed over this pipeline's meetings.
         self.timings: dict[str, float] = {}
@@ -78,19 +100,20 @@ class Pipeline:
 
     @property
     def transcriber(self) -> Any:
-        if self._transcriber is None:
+        """The engine for the current profile, loaded once per profile."""
+        if self.profile not in self._transcribers:
             from transcribe import get_transcriber
 
             s = self.settings
-            self._transcriber = get_transcriber(
-                s.engine,
-                s.whisper_model,
-                device=s.device,
-                beam_size=s.beam_size,
-                batch_size=s.batch_size,
-                language=s.language,
+            options: dict[str, Any] = dict(
+                device=s.device, beam_size=s.beam_size, batch_size=s.batch_size, language=s.language
             )
-        return self._transcriber
+            if self.profile.vocabulary:
+                options["vocabulary"] = list(self.profile.vocabulary)
+            self._transcribers[self.profile] = get_transcriber(
+                self.profile.engine, self.profile.model, **options
+            )
+        return self._transcribers[self.profile]
 
     @property
     def index(self) -> Any:
@@ -116,49 +139,61 @@ class Pipeline:
         return [self._ingest_file(Path(source), overrides)]
 
     def _ingest_url(self, url: str, overrides: Overrides) -> list[IngestResult]:
-        from ingest import describe, download, prepare_audio
+        from ingest import list_entries, resolve
 
-        results = []
         with self._timed("discover"):
-            remotes = describe(url)
-        for remote in remotes:
-            existing = self.catalog.meeting_by_source(remote.source_key)
+            listings = list_entries(url, self.ytdlp_options)
+        if not listings:
+            raise SourceError(f"No media found at {url}: the playlist is empty")
+        results = []
+        for listing in listings:
+            existing = self.catalog.meeting_by_source(listing.source_key)
             if existing:
                 results.append(self._finish_existing(existing))
                 continue
-            with self._work_dir() as work:
-                with self._timed("download"), self.progress.bytes(f"download {remote.title[:40]}") as bar:
-                    media = download(remote, work, progress=bar)
-                with self._timed("audio"), self.progress.seconds("extract audio", remote.duration) as bar:
-                    copy, digest, duration = prepare_audio(media, work, progress=bar)
-                existing = self.catalog.meeting_by_hash(digest)
-                if existing:
-                    results.append(self._finish_existing(existing))
-                    continue
-                meeting = Meeting(
-                    title=overrides.title or remote.title,
-                    body=overrides.body
-                    or remote.info.get("channel")
-                    or remote.info.get("uploader")
-                    or "Unsorted",
-                    source_url=remote.url,
-                    source_id=remote.source_id,
-                    date=overrides.date or remote.date,
-                    duration=duration,
-                )
-                segments = self._video_captions(remote)
-                if segments:
-                    meeting.transcript_source = "captions"
-                meeting = self._add(meeting, copy, digest, remote.source_key, segments)
-            results.append(IngestResult(self.process(meeting), "added"))
+            with self._timed("discover"):
+                remote = resolve(listing, self.ytdlp_options)
+            results.append(self.ingest_remote(remote, overrides))
         return results
+
+    def ingest_remote(self, remote: Any, overrides: Overrides) -> IngestResult:
+        """Download, check, record and process one looked-up recording."""
+        from ingest import download, prepare_audio
+
+        existing = self.catalog.meeting_by_source(remote.source_key)
+        if existing:
+            return self._finish_existing(existing)
+        with self._work_dir() as work:
+            with self._timed("download"), self.progress.bytes(f"download {remote.title[:40]}") as bar:
+                media = download(remote, work, progress=bar, ytdlp_options=self.ytdlp_options)
+            with self._timed("audio"), self.progress.seconds("extract audio", remote.duration) as bar:
+                copy, digest, duration = prepare_audio(media, work, progress=bar)
+            existing = self.catalog.meeting_by_hash(digest)
+            if existing:
+                return self._finish_existing(existing)
+            meeting = Meeting(
+                title=overrides.title or remote.title,
+                body=overrides.body
+                or remote.info.get("channel")
+                or remote.info.get("uploader")
+                or "Unsorted",
+                source_url=remote.url,
+                source_id=remote.source_id,
+                date=overrides.date or remote.date,
+                duration=duration,
+            )
+            segments = self._video_captions(remote)
+            if segments:
+                meeting.transcript_source = "captions"
+            meeting = self._add(meeting, copy, digest, remote.source_key, segments)
+        return IngestResult(self.process(meeting), "added")
 
     def _video_captions(self, remote: Any) -> list[Any] | None:
         """The video's own subtitles, where the captions setting prefers them."""
         from ingest import fetch_captions
         from transcribe.captions import cues_to_segments, parse_cues
 
-        vtt = fetch_captions(remote, self.settings.captions, self.settings.language)
+        vtt = fetch_captions(remote, self.profile.captions, self.settings.language)
         segments = cues_to_segments(parse_cues(vtt)) if vtt else []
         return segments or None
 

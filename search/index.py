@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -145,3 +146,55 @@ class SearchIndex:
             return (dates.get(chunk.meeting_id, ""), chunk.meeting_id, -chunk.start)
 
         return sorted(fused, key=key, reverse=True)
+
+    def alert_matches(
+        self,
+        text: str,
+        meeting_id: int,
+        min_score: float,
+        body: str | None = None,
+        speaker: str | None = None,
+    ) -> list[Hit]:
+        """Passages of one meeting that a saved search should fire on: those
+        holding every word of the query (words may run on: "agent" matches
+        "agents"), and those whose meaning is at least ``min_score`` close.
+        Weak semantic matches never fire."""
+        query = SearchQuery(text, body=body, speaker=speaker, meeting_id=meeting_id, limit=100)
+        meeting = self.catalog.meeting(meeting_id)
+        if meeting is None or (body and meeting.body.lower() != body.lower()):
+            return []
+        vector = self.embedder.embed_batch([text])[0]
+        ranked = self.store.search(query, vector)
+        wanted = [w.lower() for w in WORD.findall(text) if w.upper() not in ("AND", "OR", "NOT")]
+        scores: dict[int, float] = {cid: score for cid, score in ranked["dense"] if score >= min_score}
+        keyword_ids = [cid for cid, _ in ranked["bm25"]]
+        chunks = self.store.chunks(list(dict.fromkeys(keyword_ids + list(scores))))
+        for cid in keyword_ids:
+            chunk = chunks.get(cid)
+            if chunk and _holds_all(chunk.text, wanted):
+                scores[cid] = max(scores.get(cid, 0.0), 1.0)
+        best = sorted(scores.items(), key=lambda item: -item[1])
+        return [
+            Hit(
+                meeting_id,
+                meeting.title,
+                meeting.date,
+                meeting.body,
+                c.start,
+                c.end,
+                c.speaker,
+                c.text,
+                round(score, 4),
+                deep_link(meeting.source_url, c.start, meeting.id, self.base_url),
+            )
+            for cid, score in best
+            if (c := chunks.get(cid)) is not None
+        ]
+
+
+WORD = re.compile(r"\w+")
+
+
+def _holds_all(text: str, wanted: list[str]) -> bool:
+    words = [w.lower() for w in WORD.findall(text)]
+    return all(any(w.startswith(token) for w in words) for token in wanted)

@@ -77,6 +77,16 @@ def seattle_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pat
         yield home, url
 
 
+def speak(text: str, path: Path, voice: str = "en-us") -> Path:
+    """Synthetic speech from espeak-ng (installed by .ci/run)."""
+    if shutil.which("espeak-ng") is None:
+        if os.environ.get("CI"):
+            pytest.fail("espeak-ng is missing: .ci/run installs it with apt-get")
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+    subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(path), text], check=True)
+    return path
+
+
 def ffmpeg(*args: str) -> None:
     from ingest.audio import ffmpeg_exe
 

@@ -125,6 +125,26 @@ def api_meeting(meeting_id: int) -> Response:
     return jsonify({"meeting": meeting.summary(), "segments": [seg.to_dict() for seg in segments]})
 
 
+@bp.get("/alerts/<int:saved_id>/feed.atom")
+def alert_feed(saved_id: int) -> Response:
+    """A saved search's alerts as an Atom feed, newest first."""
+    from search.alerts import AlertBook
+    from search.notify import summary
+
+    s = services()
+    with s.lock:
+        book = AlertBook(s.catalog.conn)
+        saved = book.get(saved_id)
+        if saved is None:
+            abort(404)
+        alerts = book.for_search(saved_id)
+    updated = (alerts[0].created_at if alerts else saved.created_at).replace(" ", "T") + "Z"
+    xml = render_template(
+        "feed.xml", saved=saved, alerts=alerts, summary=summary, updated=updated, feed_url=request.base_url
+    )
+    return Response(xml, mimetype="application/atom+xml")
+
+
 @bp.app_errorhandler(OnRecordError)
 def user_error(exc: OnRecordError) -> tuple[Any, int]:
     if request.path.startswith("/api/"):
