@@ -87,6 +87,9 @@ def _ytdlp_options(table: dict[str, Any], path: Path) -> dict[str, Any]:
             options["ratelimit"] = parse_bytes(str(value))
         elif key == "user_agent":
             options["http_headers"] = {"User-Agent": str(value)}
+        elif key == "sleep":
+            # Between metadata requests and before each download alike.
+            options["sleep_interval_requests"] = options["sleep_interval"] = float(value)
         else:
             options[YTDLP_KEYS[key]] = value
     return options

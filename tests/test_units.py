@@ -150,3 +150,14 @@ def test_records_round_trip_through_json() -> None:
     ]
     for record in records:
         assert type(record).from_dict(json.loads(json.dumps(record.to_dict()))) == record
+
+
+def test_the_example_sources_file_is_valid() -> None:
+    from pathlib import Path
+
+    from onrecord.config import load_config
+
+    config = load_config(Path(__file__).resolve().parents[1] / "sources.example.toml")
+    [pittsburgh] = config.sources
+    assert pittsburgh.body == "Pittsburgh City Council" and "287(g)" in pittsburgh.vocabulary
+    assert config.ytdlp == {"sleep_interval_requests": 5.0, "sleep_interval": 5.0}
