@@ -41,6 +41,11 @@ class Settings:
     smtp_password: str = ""
     smtp_from: str = "onrecord@localhost"
     smtp_starttls: int = 0
+    # The web app is read-only unless this is set; writes (naming speakers,
+    # saved searches) then need it as a bearer token.
+    admin_token: str = ""
+    # Searches per minute per client address; 0 turns the limit off.
+    search_rate_limit: int = 60
 
     @property
     def db_path(self) -> Path:

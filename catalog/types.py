@@ -60,6 +60,15 @@ class Segment(Record):
     # speaks (captions' ">>"); chunks never cross a turn.
     turn: int | None = None
 
+    def doubtful(self) -> bool:
+        """Whether Whisper itself doubted this passage: low confidence, likely
+        no speech, or the repetitive text of a loop. The app marks these."""
+        return (
+            (self.avg_logprob is not None and self.avg_logprob < -1.0)
+            or (self.no_speech_prob is not None and self.no_speech_prob > 0.6)
+            or (self.compression_ratio is not None and self.compression_ratio > 2.4)
+        )
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Segment:
         seg = super().from_dict(data)

@@ -102,7 +102,7 @@ class SearchIndex:
         self.check(query)
         vector = self.embedder.embed_batch([query.text])[0]
         fused = fuse(self.store.search(query, vector))
-        if getattr(query, "order", "relevance") == "date":
+        if query.order == "date":
             fused = self._by_date(fused[:DATE_ORDER_POOL])
         page = fused[query.offset : query.offset + query.limit]
         chunks = self.store.chunks([chunk_id for chunk_id, _ in page])

@@ -30,6 +30,7 @@ class SearchQuery:
     meeting_id: int | None = None
     limit: int = 10
     offset: int = 0
+    order: str = "relevance"  # or "date": newest meetings first
 
     def __post_init__(self) -> None:
         self.text = (self.text or "").strip()
@@ -45,6 +46,10 @@ class SearchQuery:
             raise QueryError(f"--since {self.since} is after --until {self.until}; swap them")
         if not 1 <= self.limit <= 100:
             raise QueryError("--limit must be between 1 and 100")
+        if self.order not in ("relevance", "date"):
+            raise QueryError(f"order {self.order!r} is unknown; use relevance or date")
+        if not 0 <= self.offset <= 1000:
+            raise QueryError("The page is out of range; results stop after 1000")
 
     @property
     def has_filters(self) -> bool:

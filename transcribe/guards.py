@@ -112,8 +112,4 @@ def apply_guards(segments: list[Segment]) -> list[Segment]:
 
 def is_doubtful(seg: Segment) -> bool:
     """A passage the app should mark as possibly misheard."""
-    return (
-        (seg.avg_logprob is not None and seg.avg_logprob < LOW_LOGPROB)
-        or (seg.no_speech_prob is not None and seg.no_speech_prob > 0.6)
-        or (seg.compression_ratio is not None and seg.compression_ratio > LOOP_COMPRESSION)
-    )
+    return seg.doubtful()

@@ -1,0 +1,146 @@
+"""The pages reporters use: search, meetings, a meeting with its player."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, abort, current_app, render_template, request, send_file
+
+from catalog import OnRecordError
+from catalog.formats import clock
+from search import SearchQuery
+from search.links import player_link
+from web import Services
+from web.api import query_from_args, run_search
+from web.present import citation, highlight
+
+pages = Blueprint("web", __name__)
+
+
+def services() -> Services:
+    return current_app.extensions["onrecord"]
+
+
+@pages.app_template_filter("clock")
+def _clock(seconds: float) -> str:
+    return clock(seconds or 0)[:8]
+
+
+@pages.get("/")
+def search_page() -> str:
+    s = services()
+    hits: list[Any] = []
+    error = None
+    query = None
+    if request.args.get("q", "").strip():
+        try:
+            query = query_from_args()
+            hits = run_search(query)
+        except OnRecordError as exc:
+            error = str(exc)
+    with s.lock:
+        bodies = s.catalog.bodies()
+    page = (query.offset // query.limit + 1) if query else 1
+    return render_template(
+        "search.html",
+        hits=hits,
+        error=error,
+        args=request.args,
+        bodies=bodies,
+        page=page,
+        more=bool(query and len(hits) == query.limit),
+        play=lambda h: player_link(h.meeting_id, h.start, "").replace(
+            "#", f"?hit={h.start:.1f}-{h.end:.1f}#"
+        ),
+        highlight=highlight,
+        citation=citation,
+    )
+
+
+@pages.get("/meetings")
+def meetings_page() -> str:
+    s = services()
+    body = request.args.get("body") or None
+    with s.lock:
+        found = s.catalog.meetings(body=body)
+        bodies = s.catalog.bodies()
+    return render_template("meetings.html", meetings=found, bodies=bodies, body=body)
+
+
+def _span(raw: str | None) -> tuple[float, float] | None:
+    """``?hit=START-END`` from a search result."""
+    try:
+        start, end = (float(x) for x in (raw or "").split("-", 1))
+        return start, end
+    except ValueError:
+        return None
+
+
+@pages.get("/meetings/<int:meeting_id>")
+def meeting_page(meeting_id: int) -> str:
+    s = services()
+    with s.lock:
+        meeting = s.catalog.meeting(meeting_id)
+        if meeting is None:
+            abort(404)
+        segments = s.catalog.segments(meeting_id)
+    q = request.args.get("q", "").strip()
+    spans = [span] if (span := _span(request.args.get("hit"))) else []
+    hits: list[Any] = []
+    error = None
+    if q:
+        try:
+            hits = run_search(SearchQuery(q, meeting_id=meeting_id, limit=20))
+            spans += [(h.start, h.end) for h in hits]
+        except OnRecordError as exc:
+            error = str(exc)
+    lines = [
+        {
+            "segment": seg,
+            "hit": any(seg.start < end and seg.end > start for start, end in spans),
+            "doubtful": seg.doubtful(),
+        }
+        for seg in segments
+    ]
+    return render_template(
+        "meeting.html",
+        meeting=meeting,
+        lines=lines,
+        hits=hits,
+        q=q,
+        error=error,
+        highlight=highlight,
+        has_audio=bool(meeting.audio_path),
+    )
+
+
+@pages.get("/meetings/<int:meeting_id>/audio")
+def meeting_audio(meeting_id: int) -> Response:
+    s = services()
+    with s.lock:
+        meeting = s.catalog.meeting(meeting_id)
+    if meeting is None or not meeting.audio_path or not Path(meeting.audio_path).exists():
+        abort(404)
+    # conditional=True answers Range requests, so the player can seek.
+    return send_file(meeting.audio_path, mimetype="audio/mp4", conditional=True, max_age=3600)
+
+
+@pages.get("/alerts/<int:saved_id>/feed.atom")
+def alert_feed(saved_id: int) -> Response:
+    """A saved search's alerts as an Atom feed, newest first."""
+    from search.alerts import AlertBook
+    from search.notify import summary
+
+    s = services()
+    with s.lock:
+        book = AlertBook(s.catalog.conn)
+        saved = book.get(saved_id)
+        if saved is None:
+            abort(404)
+        alerts = book.for_search(saved_id)
+    updated = (alerts[0].created_at if alerts else saved.created_at).replace(" ", "T") + "Z"
+    xml = render_template(
+        "feed.xml", saved=saved, alerts=alerts, summary=summary, updated=updated, feed_url=request.base_url
+    )
+    return Response(xml, mimetype="application/atom+xml")
