@@ -165,9 +165,20 @@ class Catalog:
 
     def _write_segments(self, meeting_id: int, segments: list[Segment]) -> None:
         self.conn.execute("DELETE FROM segments WHERE meeting_id = ?", (meeting_id,))
-        self.conn.execute("DELETE FROM speakers WHERE meeting_id = ?", (meeting_id,))
+        # Keep speakers that are still there, with the names people gave them.
+        labels = sorted({s.speaker for s in segments if s.speaker})
+        existing = {
+            r["label"]: r["id"]
+            for r in self.conn.execute("SELECT id, label FROM speakers WHERE meeting_id = ?", (meeting_id,))
+        }
+        for label, speaker_id in existing.items():
+            if label not in labels:
+                self.conn.execute("DELETE FROM speakers WHERE id = ?", (speaker_id,))
         speaker_ids: dict[str, int | None] = {}
-        for label in sorted({s.speaker for s in segments if s.speaker}):
+        for label in labels:
+            if label in existing:
+                speaker_ids[label] = existing[label]
+                continue
             cur = self.conn.execute(
                 "INSERT INTO speakers (meeting_id, label) VALUES (?, ?)", (meeting_id, label)
             )
@@ -195,12 +206,17 @@ class Catalog:
         )
 
     def segments(self, meeting_id: int) -> list[Segment]:
+        """The transcript, each segment with its speaker's display name."""
+        from catalog.speakers import APPLY_AT
+
         rows = self.conn.execute(
             "SELECT s.start_time, s.end_time, s.text, s.words, s.avg_logprob,"
-            " s.no_speech_prob, s.compression_ratio, s.turn, COALESCE(sp.name, sp.label) AS speaker"
+            " s.no_speech_prob, s.compression_ratio, s.turn,"
+            " COALESCE(sp.name, CASE WHEN sp.proposed_score >= ? THEN 'probably ' || sp.proposed_name END,"
+            " sp.label) AS speaker"
             " FROM segments s LEFT JOIN speakers sp ON sp.id = s.speaker_id"
             " WHERE s.meeting_id = ? ORDER BY s.seq",
-            (meeting_id,),
+            (APPLY_AT, meeting_id),
         )
         return [
             Segment.from_dict(

@@ -107,6 +107,27 @@ CATALOG_MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        4,
+        """
+        -- A meeting's speaker: its voice print (float32), talk time, and the
+        -- name a known voice of the body suggests until a person confirms.
+        ALTER TABLE speakers ADD COLUMN voice BLOB;
+        ALTER TABLE speakers ADD COLUMN seconds REAL;
+        ALTER TABLE speakers ADD COLUMN proposed_name TEXT;
+        ALTER TABLE speakers ADD COLUMN proposed_score REAL;
+        -- Named voices, remembered per body for later meetings.
+        CREATE TABLE voices (
+            id INTEGER PRIMARY KEY,
+            body_id INTEGER NOT NULL REFERENCES bodies(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            print BLOB NOT NULL,
+            seconds REAL NOT NULL,
+            updated_at TEXT NOT NULL DEFAULT (datetime('now')),
+            UNIQUE (body_id, name)
+        );
+        """,
+    ),
 ]
 
 

@@ -268,6 +268,65 @@ def serve(settings: Settings, host: str, port: int, threads: int) -> None:
     waitress_serve(app, host=host, port=port, threads=threads, ident="onrecord")
 
 
+@cli.command()
+@click.argument("meeting_id", type=int)
+@click.option(
+    "--name",
+    "naming",
+    nargs=2,
+    metavar="LABEL NAME",
+    help="Name a speaker, e.g. --name SPEAKER_2 'Jason Lando'.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_obj
+@_fail_cleanly
+def speakers(settings: Settings, meeting_id: int, naming: tuple[str, str] | None, as_json: bool) -> None:
+    """List a meeting's speakers, or name one.
+
+    A named voice is remembered for the meeting's body: in its later
+    meetings a matching voice is shown as "probably NAME" until confirmed.
+
+    \b
+    Example:
+      onrecord speakers 12 --name SPEAKER_2 "Jason Lando"
+    """
+    from catalog.speakers import SpeakerBook
+
+    with _pipeline(settings) as pipeline:
+        if pipeline.catalog.meeting(meeting_id) is None:
+            raise OnRecordError(f"No meeting {meeting_id}; list them with: onrecord meetings")
+        book = SpeakerBook(pipeline.catalog.conn)
+        if naming:
+            label, name = naming
+            before = book.name(meeting_id, label, name)
+            pipeline.index.store.rename_speaker(meeting_id, before, name.strip())
+        found = book.speakers(meeting_id)
+    if as_json:
+        rows = [
+            {
+                "label": s.label,
+                "name": s.name,
+                "display": s.display,
+                "proposed_name": s.proposed_name,
+                "proposed_score": s.proposed_score,
+                "seconds": round(s.seconds, 1),
+                "sample": s.sample,
+            }
+            for s in found
+        ]
+        click.echo(json.dumps({"meeting_id": meeting_id, "speakers": rows}, indent=2))
+        return
+    if not found:
+        click.echo("No speakers: this meeting's transcript has no speaker turns.")
+    for s in found:
+        hint = (
+            f"  (suggested: {s.proposed_name}, {s.proposed_score:.2f})"
+            if s.proposed_name and not s.name
+            else ""
+        )
+        click.echo(f"{s.label:12} {s.display:28} {s.seconds / 60:5.1f} min  “{s.sample[:70]}”{hint}")
+
+
 @cli.command("run")
 @click.option(
     "--config",

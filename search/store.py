@@ -77,7 +77,7 @@ FILTER_SQL = (
     " AND (? IS NULL OR b.name = ? COLLATE NOCASE)"
     " AND (? IS NULL OR m.meeting_date >= ?)"
     " AND (? IS NULL OR m.meeting_date <= ?)"
-    " AND (? IS NULL OR c.speaker = ? COLLATE NOCASE)"
+    " AND (? IS NULL OR c.speaker = ? COLLATE NOCASE OR c.speaker = 'probably ' || ? COLLATE NOCASE)"
     " AND (? IS NULL OR m.id = ?)"
 )
 
@@ -87,10 +87,20 @@ def _chunk_key(chunk: Chunk) -> tuple[object, ...]:
 
 
 def _filter_params(q: SearchQuery) -> list[object]:
-    params: list[object] = []
-    for value in (q.body, q.since, q.until, q.speaker, q.meeting_id):
-        params += [value, value]
-    return params
+    # One value per ``?`` of FILTER_SQL, in order.
+    return [
+        q.body,
+        q.body,
+        q.since,
+        q.since,
+        q.until,
+        q.until,
+        q.speaker,
+        q.speaker,
+        q.speaker,
+        q.meeting_id,
+        q.meeting_id,
+    ]
 
 
 class Store(ABC):
@@ -249,9 +259,18 @@ class SQLiteStore(Store):
             for r in rows
         }
 
+    def rename_speaker(self, meeting_id: int, old: str, new: str) -> None:
+        """A speaker got a name: relabel their passages; the text, and so the
+        vectors, stay as they were."""
+        self.conn.execute(
+            "UPDATE chunks SET speaker = ? WHERE meeting_id = ? AND speaker = ?", (new, meeting_id, old)
+        )
+
     def has_speaker(self, speaker: str) -> bool:
         row = self.conn.execute(
-            "SELECT 1 FROM chunks WHERE speaker = ? COLLATE NOCASE LIMIT 1", (speaker,)
+            "SELECT 1 FROM chunks"
+            " WHERE speaker = ? COLLATE NOCASE OR speaker = 'probably ' || ? COLLATE NOCASE LIMIT 1",
+            (speaker, speaker),
         ).fetchone()
         return row is not None
 
