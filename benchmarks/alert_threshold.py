@@ -70,16 +70,19 @@ def main() -> None:
     committee = np.array([m.split("_")[0] for m in meetings])
     meeting_of = np.array(meetings)
 
+    starts = np.array([a for a, _ in spans])
+    ends = np.array([b for _, b in spans])
+    masks = []
+    for q in queries:
+        overlaps = np.zeros(len(spans), dtype=bool)
+        for lo, hi in q["relevant_turn_ranges_inclusive"]:
+            overlaps |= (starts <= hi) & (ends >= lo)
+        masks.append((overlaps & (meeting_of == q["meeting_id"]), committee != q["meeting_id"].split("_")[0]))
     rows = []
     for t in THRESHOLDS:
         relevant_above = unrelated_above = fired_right = false_alarm = 0
-        for qi, q in enumerate(queries):
+        for qi, (relevant, unrelated) in enumerate(masks):
             above = scores[qi] >= t
-            own = meeting_of == q["meeting_id"]
-            relevant = own & np.array(
-                [any(a <= hi and b >= lo for lo, hi in q["relevant_turn_ranges_inclusive"]) for a, b in spans]
-            )
-            unrelated = committee != q["meeting_id"].split("_")[0]
             relevant_above += int((above & relevant).sum())
             unrelated_above += int((above & unrelated).sum())
             fired_right += bool((above & relevant).any())
