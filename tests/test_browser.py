@@ -77,7 +77,8 @@ def test_search_then_play_here_lands_on_the_quote(app_url: str, browser: object)
     first.locator("a.play").click()
     page.wait_for_selector("audio#player")
     page.wait_for_function(
-        "t => { const p = document.getElementById('player'); return p.readyState >= 1 && Math.abs(p.currentTime - t) < 1 }",
+        "t => { const p = document.getElementById('player');"
+        " return p.readyState >= 1 && Math.abs(p.currentTime - t) < 1 }",
         arg=start,
         timeout=20_000,
     )
