@@ -31,6 +31,8 @@ class Settings:
     # times words exactly, live captions lag), "auto" (human-made subtitles
     # only) or "prefer" (human-made, else the platform's automatic captions).
     captions: str = "never"
+    # Who spoke when (resemblyzer voice prints); 0 turns it off.
+    diarize: int = 1
     embed_model: str = "all-MiniLM-L6-v2"
     # Deep links to the app's own player are built on this address.
     base_url: str = "http://127.0.0.1:8000"

@@ -84,6 +84,7 @@ class Pipeline:
         self.profile = Profile.from_settings(settings)
         self._transcribers: dict[Profile, Any] = {}
         self._index: Any = None
+        self._diarizer: Any = None
         # Wall seconds per stage, summed over this pipeline's meetings.
         self.timings: dict[str, float] = {}
 
@@ -105,13 +106,15 @@ class Pipeline:
             from transcribe import get_transcriber
 
             s = self.settings
-            options: dict[str, Any] = dict(
-                device=s.device, beam_size=s.beam_size, batch_size=s.batch_size, language=s.language
-            )
-            if self.profile.vocabulary:
-                options["vocabulary"] = list(self.profile.vocabulary)
             self._transcribers[self.profile] = get_transcriber(
-                self.profile.engine, self.profile.model, **options
+                self.profile.engine,
+                self.profile.model,
+                device=s.device,
+                beam_size=s.beam_size,
+                batch_size=s.batch_size,
+                language=s.language,
+                vocabulary=list(self.profile.vocabulary),
+                cache_dir=s.data_dir / "models",
             )
         return self._transcribers[self.profile]
 
@@ -275,7 +278,14 @@ class Pipeline:
                 segments = self.catalog.segments(meeting.id)
             else:
                 segments = self._transcribe(meeting)
+                prints: dict[str, Any] = {}
+                if self.settings.diarize:
+                    segments, prints = self._diarize(meeting, segments)
                 self.catalog.replace_segments(meeting.id, segments)
+                if prints:
+                    self._remember_voices(meeting, prints)
+                # Speakers show by name where a voice was recognised.
+                segments = self.catalog.segments(meeting.id)
             self.catalog.set_status(meeting.id, "indexing")
             with self._timed("index"), self.progress.count("embed chunks") as bar:
                 self.index.index_meeting(meeting.id, segments, progress=bar)
@@ -286,6 +296,40 @@ class Pipeline:
         found = self.catalog.meeting(meeting.id)
         assert found is not None
         return found
+
+    def _diarize(self, meeting: Meeting, segments: list[Any]) -> tuple[list[Any], dict[str, Any]]:
+        """Who spoke when: the segments with speaker labels, and each label's
+        voice print and talk time."""
+        from ingest import load_audio
+        from transcribe.diarize import assign_speakers, get_diarizer
+
+        assert meeting.audio_path
+        if self._diarizer is None:
+            self._diarizer = get_diarizer()
+        with self._timed("diarize"):
+            audio = load_audio(Path(meeting.audio_path))
+            turns = self._diarizer.diarize(audio)
+            if not turns:
+                return segments, {}
+            prints = self._diarizer.voice_prints(audio, turns)
+        talk: dict[str, float] = {}
+        for turn in turns:
+            talk[turn.label] = talk.get(turn.label, 0.0) + turn.end - turn.start
+        voices = {label: (vector, talk.get(label, 0.0)) for label, vector in prints.items()}
+        return assign_speakers(segments, turns), voices
+
+    def _remember_voices(self, meeting: Meeting, prints: dict[str, Any]) -> None:
+        """Keep the voice prints, and propose names the body's known voices match."""
+        from catalog.speakers import PROPOSE_AT, SpeakerBook
+        from transcribe.voices import match_voices
+
+        assert meeting.id is not None
+        book = SpeakerBook(self.catalog.conn)
+        book.set_voices(meeting.id, prints)
+        known = book.known_voices(meeting.body)
+        if known:
+            centroids = {label: vector for label, (vector, _) in prints.items()}
+            book.propose(meeting.id, match_voices(centroids, known, threshold=PROPOSE_AT))
 
     def _transcribe(self, meeting: Meeting) -> list[Any]:
         from ingest import load_audio

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -11,9 +12,18 @@ import numpy as np
 from catalog.errors import ModelError
 from catalog.types import Segment
 
+DEFAULT_CACHE_DIR = Path.home() / ".cache" / "onrecord" / "models"
+
 
 class Transcriber(ABC):
     """Turns 16 kHz mono audio into segments with word timings.
+
+    Every engine takes the same constructor arguments, so the pipeline can
+    build any of them from settings:
+    ``(model, *, device, beam_size, batch_size, language, vocabulary, cache_dir)``.
+    ``vocabulary`` is local words Whisper should spell right (members' names,
+    places, acronyms such as ICE or 287(g)); ``cache_dir`` holds weights that
+    are assembled or converted on first use.
 
     ``model_id`` and ``version`` name exactly what produced a transcript, so
     the cache can tell a finished transcript from one made by other weights.
@@ -22,6 +32,33 @@ class Transcriber(ABC):
     engine: ClassVar[str]
     model_id: str
     version: str
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        device: str = "auto",
+        beam_size: int = 5,
+        batch_size: int = 8,
+        language: str = "en",
+        vocabulary: list[str] | None = None,
+        cache_dir: Path | None = None,
+    ) -> None:
+        self.model_name = model
+        self.requested_device = device
+        self.beam_size = beam_size
+        self.batch_size = batch_size
+        # English-only models know one language whatever the setting says.
+        self.language = "en" if model.endswith(".en") else language
+        # Order is kept (it is the prompt's order); blanks and repeats are not.
+        self.vocabulary = list(dict.fromkeys(w.strip() for w in vocabulary or [] if w.strip()))
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else DEFAULT_CACHE_DIR
+
+    @property
+    def prompt(self) -> str | None:
+        """The vocabulary as Whisper reads it: a comma-separated glossary, the
+        way words are spelled in the text it is primed to continue."""
+        return ", ".join(self.vocabulary) + "." if self.vocabulary else None
 
     def options(self) -> dict[str, Any]:
         """Settings that change the output, part of the transcript cache key."""
