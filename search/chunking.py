@@ -15,6 +15,8 @@ from catalog.types import Chunk, Segment, Word
 
 SENTENCE_END = re.compile(r"[.?!…]['\")\]]*$")
 MAX_WORDS = 120
+# A roll call (names and "Here.") runs about twenty words.
+SHORT_TURN_WORDS = 25
 
 
 @dataclass
@@ -24,6 +26,7 @@ class Sentence:
     text: str
     speaker: str | None
     n_words: int
+    turn: int | None = None
 
 
 def sentences(segments: list[Segment]) -> list[Sentence]:
@@ -35,17 +38,17 @@ def sentences(segments: list[Segment]) -> list[Sentence]:
         for word in words:
             current.append(word)
             if SENTENCE_END.search(word.word.strip()):
-                found.append(_sentence(current, seg.speaker))
+                found.append(_sentence(current, seg.speaker, seg.turn))
                 current = []
         if current:
             # Whisper segments usually end at a pause, so close the sentence.
-            found.append(_sentence(current, seg.speaker))
+            found.append(_sentence(current, seg.speaker, seg.turn))
     return [s for s in found if s.text]
 
 
-def _sentence(words: list[Word], speaker: str | None) -> Sentence:
+def _sentence(words: list[Word], speaker: str | None, turn: int | None) -> Sentence:
     text = "".join(w.word for w in words).strip()
-    return Sentence(words[0].start, words[-1].end, text, speaker, len(text.split()))
+    return Sentence(words[0].start, words[-1].end, text, speaker, len(text.split()), turn)
 
 
 def chunk_segments(meeting_id: int, segments: list[Segment], max_words: int = MAX_WORDS) -> list[Chunk]:
@@ -66,10 +69,31 @@ def chunk_segments(meeting_id: int, segments: list[Segment], max_words: int = MA
             )
             group.clear()
 
-    for sentence in sentences(segments):
+    found = sentences(segments)
+    for i, sentence in enumerate(found):
         size = sum(s.n_words for s in group)
-        if group and (sentence.speaker != group[0].speaker or size + sentence.n_words > max_words):
+        if group and size + sentence.n_words > max_words:
             close()
+        elif group and _voice(sentence) != _voice(group[0]):
+            # A short interjection ("Here.", a roll call's names) stays with
+            # the passage it answers; a real turn starts a chunk of its own.
+            run = _run_words(found, i)
+            if run >= SHORT_TURN_WORDS or size + run > max_words:
+                close()
         group.append(sentence)
     close()
     return chunks
+
+
+def _voice(sentence: Sentence) -> tuple[str | None, int | None]:
+    return (sentence.speaker, sentence.turn)
+
+
+def _run_words(found: list[Sentence], i: int) -> int:
+    """Words in the run of sentences by the same voice starting at ``i``."""
+    words = 0
+    for sentence in found[i:]:
+        if _voice(sentence) != _voice(found[i]):
+            break
+        words += sentence.n_words
+    return words

@@ -17,7 +17,7 @@ from search.query import SearchQuery
 from search.store import SQLiteStore
 
 # Bump when chunking changes, so ``onrecord reindex`` redoes every meeting.
-CHUNKER_VERSION = "chunks-1"
+CHUNKER_VERSION = "chunks-2"
 # Date order sorts only the most relevant passages, not every weak match.
 DATE_ORDER_POOL = 50
 

@@ -94,16 +94,31 @@ def _segment(start: float, text: str, speaker: str | None = None) -> Segment:
 
 
 def test_chunks_follow_sentences_and_speakers() -> None:
+    long_turn = (
+        "We have reviewed the budget line by line with the finance committee, and the police overtime"
+        " grew again this year, by more than the council allowed in the spring."
+    )
     segments = [
         _segment(0, "Good morning. Madam Clerk, please call the roll.", "Chair"),
         _segment(5, "Juarez. Here. Gonzalez. Here.", "Clerk"),
         _segment(9, "Thank you. The agenda is adopted.", "Chair"),
+        _segment(14, long_turn, "Budget Director"),
+        _segment(30, "Thank you, director.", "Chair"),
     ]
     chunks = chunk_segments(7, segments)
-    assert [c.speaker for c in chunks] == ["Chair", "Clerk", "Chair"]
-    assert chunks[0].text == "Good morning. Madam Clerk, please call the roll."
-    assert (chunks[1].start, chunks[1].meeting_id, chunks[1].seq) == (5, 7, 1)
-    assert chunks[1].end == pytest.approx(6.9)
+    # The clerk's short roll call stays with the question it answers (and the
+    # chair's thanks with the answer); a real turn starts its own chunk.
+    assert [c.speaker for c in chunks] == ["Chair", "Budget Director"]
+    assert chunks[0].text.startswith("Good morning. Madam Clerk, please call the roll. Juarez.")
+    assert chunks[1].text == long_turn + " Thank you, director."
+    assert (chunks[1].start, chunks[1].meeting_id, chunks[1].seq) == (14, 7, 1)
+
+
+def test_caption_turns_split_chunks_like_speakers() -> None:
+    first = _segment(0, "This is a long statement from the first person who speaks at the meeting today " * 2)
+    second = _segment(9, "And this is a long answer from a second person who was marked by the captions " * 2)
+    first.turn, second.turn = 0, 1
+    assert len(chunk_segments(1, [first, second])) == 2
 
 
 def test_chunks_stay_quote_sized_and_end_on_sentences() -> None:
