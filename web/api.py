@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import fields
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
-from catalog import OnRecordError
+from catalog import Hit, OnRecordError
 from catalog.formats import FORMATS, render
 from search import SearchQuery
 from web import Services
@@ -16,18 +17,8 @@ from web.openapi import OPENAPI
 
 api = Blueprint("api", __name__)
 
-HIT_FIELDS = [
-    "meeting_id",
-    "meeting_title",
-    "meeting_date",
-    "body",
-    "start",
-    "end",
-    "speaker",
-    "text",
-    "score",
-    "url",
-]
+# The CSV export has the same columns as `search --json`.
+HIT_FIELDS = [f.name for f in fields(Hit)]
 
 
 def services() -> Services:

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
+
+from catalog.types import Hit
 
 _HIT = {
     "type": "object",
-    "required": [
-        "meeting_id",
-        "meeting_title",
-        "meeting_date",
-        "body",
-        "start",
-        "end",
-        "speaker",
-        "text",
-        "score",
-        "url",
-    ],
+    "required": [f.name for f in fields(Hit)],
     "properties": {
         "meeting_id": {"type": "integer"},
         "meeting_title": {"type": "string"},
