@@ -38,6 +38,14 @@ class Services:
             self._index = SearchIndex(self.catalog, self.settings.embed_model, self.settings.base_url)
         return self._index
 
+    def meeting_with_segments(self, meeting_id: int) -> tuple[Any, list[Any]]:
+        """A meeting and its transcript, or a 404."""
+        with self.lock:
+            meeting = self.catalog.meeting(meeting_id)
+            if meeting is None:
+                abort(404)
+            return meeting, self.catalog.segments(meeting_id)
+
     def throttle(self) -> None:
         """Refuse a search when this client has used up its rate."""
         wait = self.limiter.allow(request.remote_addr or "?")

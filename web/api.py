@@ -86,12 +86,7 @@ def api_meetings() -> Response:
 
 @api.get("/api/meetings/<int:meeting_id>")
 def api_meeting(meeting_id: int) -> Response:
-    s = services()
-    with s.lock:
-        meeting = s.catalog.meeting(meeting_id)
-        if meeting is None:
-            abort(404)
-        segments = s.catalog.segments(meeting_id)
+    meeting, segments = services().meeting_with_segments(meeting_id)
     return jsonify({"meeting": meeting.summary(), "segments": [seg.to_dict() for seg in segments]})
 
 
@@ -99,12 +94,7 @@ def api_meeting(meeting_id: int) -> Response:
 def transcript_export(meeting_id: int, fmt: str) -> Response:
     if fmt not in FORMATS:
         abort(404)
-    s = services()
-    with s.lock:
-        meeting = s.catalog.meeting(meeting_id)
-        if meeting is None:
-            abort(404)
-        segments = s.catalog.segments(meeting_id)
+    meeting, segments = services().meeting_with_segments(meeting_id)
     mimetypes = {
         "txt": "text/plain",
         "vtt": "text/vtt",

@@ -79,12 +79,7 @@ def _span(raw: str | None) -> tuple[float, float] | None:
 
 @pages.get("/meetings/<int:meeting_id>")
 def meeting_page(meeting_id: int) -> str:
-    s = services()
-    with s.lock:
-        meeting = s.catalog.meeting(meeting_id)
-        if meeting is None:
-            abort(404)
-        segments = s.catalog.segments(meeting_id)
+    meeting, segments = services().meeting_with_segments(meeting_id)
     q = request.args.get("q", "").strip()
     spans = [span] if (span := _span(request.args.get("hit"))) else []
     hits: list[Any] = []
