@@ -293,7 +293,7 @@ def main() -> None:
             + ", ".join(NAMES)
             + " as written in the script (capitals required for acronyms)",
             "meeting: Seattle special meeting, 181 s, no gold: speed only, measured with vocabulary off;"
-            " 'vs openai, CPU' compares CPU seconds, which other work on the machine disturbs less",
+            " 'vs openai, CPU time' compares CPU seconds, which other work disturbs less than wall time",
             "gold-clip speed is low for both engines: every short clip still costs a full 30 s window",
             f"each configuration runs in its own subprocess; peak RSS is that process's maximum."
             f" Load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on"
