@@ -8,12 +8,12 @@ from pathlib import Path
 
 from catalog.db import Catalog
 from catalog.errors import QueryError
-from catalog.types import Hit, Segment
+from catalog.types import Chunk, Hit, Segment
 from search.chunking import chunk_segments
 from search.embed import BUNDLED, Embedder, get_embedder
 from search.fusion import fuse
 from search.links import deep_link
-from search.query import SearchQuery
+from search.query import SearchQuery, is_strict
 from search.store import SQLiteStore
 
 # Bump when chunking changes, so ``onrecord reindex`` redoes every meeting.
@@ -98,14 +98,20 @@ class SearchIndex:
                 "list a meeting's speakers with: onrecord speakers MEETING"
             )
 
+    def rank(self, query: SearchQuery) -> tuple[list[tuple[int, float]], dict[int, Chunk]]:
+        """The fused ranking of chunk ids, best first, with the candidates'
+        records (the fusion reads their meeting, place and speaker)."""
+        vector = self.embedder.embed_batch([query.text])[0]
+        ranked = self.store.search(query, vector)
+        chunks = self.store.chunks(list(dict.fromkeys(cid for found in ranked.values() for cid, _ in found)))
+        return fuse(ranked, chunks, keyword_only=is_strict(query.text)), chunks
+
     def search(self, query: SearchQuery) -> list[Hit]:
         self.check(query)
-        vector = self.embedder.embed_batch([query.text])[0]
-        fused = fuse(self.store.search(query, vector))
+        fused, chunks = self.rank(query)
         if query.order == "date":
             fused = self._by_date(fused[:DATE_ORDER_POOL])
         page = fused[query.offset : query.offset + query.limit]
-        chunks = self.store.chunks([chunk_id for chunk_id, _ in page])
         hits = []
         meetings = {}
         for chunk_id, score in page:

@@ -56,6 +56,28 @@ class SearchQuery:
         return any([self.body, self.since, self.until, self.speaker, self.meeting_id])
 
 
+# Words that carry no topic. Dropped from OR-ed natural-language queries
+# only: BM25 gives every OR-ed term a say, and rare scaffolding such as
+# "summarize" or "discussion" otherwise pulls in passages that merely use it.
+STOPWORDS = frozenset(
+    """a about above after again against all also am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for from
+    further had has have having he her here hers herself him himself his how i if in into is it
+    its itself just let me more most my myself no nor not of off on once only or other ought our
+    ours ourselves out over own same shall she should so some such than that the their theirs
+    them themselves then there these they this those through to too under until up upon very
+    was we were what when where which while who whom why will with would you your yours
+    yourself yourselves s t""".split()
+)
+# How people ask about a meeting rather than what it was about.
+SCAFFOLDING = frozenset(
+    """summarize summarise summary discuss discussed discussing discussion discussions talk talked
+    talking opinion opinions think thought thoughts say said saying mention mentioned mentions
+    regarding""".split()
+)
+NOISE = STOPWORDS | SCAFFOLDING
+
+
 def _term(raw: str, phrase: bool) -> str | None:
     prefix = raw.endswith("*") and not phrase
     tokens = TOKEN.findall(raw)
@@ -65,29 +87,81 @@ def _term(raw: str, phrase: bool) -> str | None:
     return quoted + "*" if prefix and len(tokens) == 1 else quoted
 
 
+def _parts(text: str) -> list[tuple[str, str]]:
+    """What the user typed as (FTS5 item, kind) pairs. Kinds: ``op`` (an
+    operator between two terms), ``word`` (a plain word), ``phrase`` (typed
+    in quotes), ``prefix`` (``word*``) and ``compound`` (``287(g)``)."""
+    items: list[tuple[str, str]] = []
+    for match in PART.finditer(text):
+        phrase, word = match.group(1), match.group(2)
+        if word in OPERATORS:
+            # An operator only counts between two terms.
+            if items and items[-1][1] != "op":
+                items.append((word, "op"))
+            continue
+        term = _term(phrase if phrase is not None else word, phrase is not None)
+        if term is None:
+            continue
+        if phrase is not None:
+            kind = "phrase"
+        elif term.endswith("*"):
+            kind = "prefix"
+        else:
+            kind = "compound" if " " in term else "word"
+        items.append((term, kind))
+    while items and items[-1][1] == "op":
+        items.pop()
+    return items
+
+
+def _is_noise(term: str) -> bool:
+    return term.strip('"').lower() in NOISE
+
+
 def fts_expression(text: str) -> str | None:
     """Build an FTS5 MATCH string: quoted phrases and words, optional
     ``word*`` prefixes and AND/OR/NOT between terms. Plain words are OR-ed so
     that a natural sentence still finds passages using only some of its
-    words; BM25 ranks passages with more of them first."""
-    items: list[str] = []
-    explicit = False
-    for match in PART.finditer(text):
-        phrase, word = match.group(1), match.group(2)
-        if word in OPERATORS:
-            if items and items[-1] not in OPERATORS:
-                items.append(word)
-                explicit = True
-            continue
-        term = _term(phrase if phrase is not None else word, phrase is not None)
-        if term:
-            items.append(term)
-    while items and items[-1] in OPERATORS:
-        items.pop()
-    if not items:
+    words; BM25 ranks passages with more of them first. In such a sentence,
+    stopwords and question scaffolding are left out unless nothing else is
+    left; with explicit operators every word stays, as typed."""
+    parts = _parts(text)
+    explicit = any(kind == "op" for _, kind in parts)
+    if not explicit:
+        parts = [p for p in parts if not (p[1] == "word" and _is_noise(p[0]))] or parts
+    if not parts:
         return None
     joiner = " AND " if explicit else " OR "
-    out = [items[0]]
-    for prev, item in zip(items, items[1:], strict=False):
-        out.append(f" {item}" if item in OPERATORS or prev in OPERATORS else joiner + item)
+    out = [parts[0][0]]
+    for (_, prev), (item, kind) in zip(parts, parts[1:], strict=False):
+        out.append(f" {item}" if "op" in (kind, prev) else joiner + item)
     return "".join(out).strip()
+
+
+def is_strict(text: str) -> bool:
+    """True when the user asked for exact keywords: a quoted phrase, a
+    ``word*`` prefix, or AND / NOT between terms. Then only passages that
+    match the keyword expression qualify, and meaning only reorders them."""
+    return any(kind in ("phrase", "prefix") or item in ("AND", "NOT") for item, kind in _parts(text))
+
+
+def query_terms(text: str) -> tuple[list[str], list[list[str]]]:
+    """The lowercased content words and the quoted phrases (as word lists)
+    of a query, read as ``fts_expression`` reads them; for picking quotes."""
+    words: list[str] = []
+    phrases: list[list[str]] = []
+    negated = False
+    for item, kind in _parts(text):
+        if kind == "op":
+            negated = item == "NOT"
+            continue
+        if negated:
+            negated = False  # what the user excluded is never the quote
+            continue
+        tokens = [t.lower() for t in TOKEN.findall(item)]
+        if kind == "phrase" and len(tokens) > 1:
+            phrases.append(tokens)
+        words.extend(t for t in tokens if t not in NOISE)
+    if not words and not phrases:
+        words = [t.lower() for item, kind in _parts(text) if kind != "op" for t in TOKEN.findall(item)]
+    return list(dict.fromkeys(words)), phrases
