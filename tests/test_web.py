@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -197,3 +199,196 @@ def test_search_is_rate_limited(tmp_path: Path) -> None:
     limited = client.get("/api/search?q=budget")
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
     assert "Too many searches" in limited.get_json()["error"]
+
+
+# -- writes: naming speakers and saved searches (issues 5 and 7) ------------
+
+TOKEN = "test-admin-token-7f3a"
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def _app_for(home: Path, admin_token: str) -> FlaskClient:
+    # replace(), not with_overrides(): an empty token must win over ONRECORD_ADMIN_TOKEN.
+    app = create_app(replace(load_settings(home), admin_token=admin_token))
+    app.testing = True
+    return app.test_client()
+
+
+@pytest.fixture
+def admin_home(seattle_home: tuple[Path, str], tmp_path: Path) -> Path:
+    """A copy of the indexed Seattle home, so writes leave the shared one alone."""
+    home = tmp_path / "home"
+    shutil.copytree(seattle_home[0], home)
+    return home
+
+
+@pytest.fixture
+def admin(admin_home: Path) -> FlaskClient:
+    return _app_for(admin_home, TOKEN)
+
+
+def _labels(client: FlaskClient) -> list[str]:
+    speakers = client.get("/api/meetings/1/speakers").get_json()["speakers"]
+    return [s["label"] for s in speakers]
+
+
+def test_read_only_without_a_token(seattle_home: tuple[Path, str]) -> None:
+    client = _app_for(seattle_home[0], "")
+    labels = _labels(client)
+    assert labels, "the Seattle meeting should have diarized speakers"
+    page = client.get("/meetings/1").get_data(as_text=True)
+    assert 'id="speakers"' in page and labels[0] in page  # who spoke is shown to everyone
+    assert "<form" in page and 'name="token"' not in page and "admin.js" not in page
+    refused = client.post(f"/meetings/1/speakers/{labels[0]}", data={"name": "X", "token": ""})
+    assert refused.status_code == 403 and "read-only" in refused.get_data(as_text=True)
+    api = client.post(f"/api/meetings/1/speakers/{labels[0]}", json={"name": "X"}, headers=BEARER)
+    assert api.status_code == 403 and "admin_token" in api.get_json()["error"]
+    assert client.post("/api/alerts", json={"query": "roll"}, headers=BEARER).status_code == 403
+    assert client.get("/api/alerts", headers=BEARER).status_code == 403
+    alerts = client.get("/alerts").get_data(as_text=True)
+    assert "Saved searches" in alerts and 'name="token"' not in alerts
+    assert client.post("/alerts", data={"query": "roll", "token": ""}).status_code == 403
+    assert _labels(client) == labels and all(
+        s["name"] is None for s in client.get("/api/meetings/1/speakers").get_json()["speakers"]
+    )
+
+
+def test_a_wrong_or_missing_token_is_403(admin: FlaskClient) -> None:
+    label = _labels(admin)[0]
+    for headers in ({"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}, {}):
+        response = admin.post(
+            f"/api/meetings/1/speakers/{label}", json={"name": "Jason Lando"}, headers=headers
+        )
+        assert response.status_code == 403 and "admin token" in response.get_json()["error"]
+    form = admin.post(f"/meetings/1/speakers/{label}", data={"name": "Jason Lando", "token": TOKEN + "x"})
+    assert form.status_code == 403 and "admin token" in form.get_data(as_text=True)
+    assert "Traceback" not in form.get_data(as_text=True)
+    # A wrong token learns nothing about which meetings exist.
+    assert admin.post("/api/meetings/999/speakers/SPEAKER_1", json={"name": "J"}).status_code == 403
+    assert all(s["name"] is None for s in admin.get("/api/meetings/1/speakers").get_json()["speakers"])
+
+
+def test_naming_a_speaker_through_the_api_reaches_transcript_and_search(admin: FlaskClient) -> None:
+    label = _labels(admin)[0]
+    before = admin.get("/api/search", query_string={"q": "council", "speaker": "Jason Lando"})
+    assert before.status_code == 400  # nobody has that name yet
+    response = admin.post(
+        f"/api/meetings/1/speakers/{label}", json={"name": "  Jason\n Lando "}, headers=BEARER
+    )
+    assert response.status_code == 200
+    assert {"label": label, "name": "Jason Lando"}.items() <= response.get_json()["speaker"].items()
+    segments = admin.get("/api/meetings/1").get_json()["segments"]
+    assert any(s["speaker"] == "Jason Lando" for s in segments)
+    assert not any(s["speaker"] == label for s in segments)
+    assert "Jason Lando" in admin.get("/meetings/1/transcript.json").get_data(as_text=True)
+    found = admin.get("/api/search", query_string={"q": "council", "speaker": "Jason Lando"}).get_json()
+    assert found["results"] and {h["speaker"] for h in found["results"]} == {"Jason Lando"}
+    assert {h["meeting_id"] for h in found["results"]} == {1}
+
+
+def test_naming_and_confirming_through_the_meeting_page(admin: FlaskClient, admin_home: Path) -> None:
+    from catalog.speakers import SpeakerBook
+
+    labels = _labels(admin)
+    page = admin.get("/meetings/1").get_data(as_text=True)
+    assert page.count('class="name-speaker"') == len(labels) and "admin.js" in page
+    named = admin.post(f"/meetings/1/speakers/{labels[0]}", data={"name": "Lorena González", "token": TOKEN})
+    assert named.status_code == 303
+    assert named.headers["Location"].endswith(f"/meetings/1?named={labels[0]}#speakers")
+    shown = admin.get(named.headers["Location"]).get_data(as_text=True)
+    assert f"{labels[0]} is now Lorena González." in shown
+
+    # A suggestion below the "probably" threshold is offered for confirmation only.
+    second = labels[-1]
+    catalog = catalog_for(admin_home)
+    SpeakerBook(catalog.conn).propose(1, {second: ("Bruce Harrell", 0.91)})
+    catalog.conn.close()
+    page = admin.get("/meetings/1").get_data(as_text=True)
+    assert "suggested: Bruce Harrell (0.91)" in page and 'value="Bruce Harrell"' in page
+    confirmed = admin.post(
+        f"/meetings/1/speakers/{second}", data={"confirm": "Bruce Harrell", "token": TOKEN}
+    )
+    assert confirmed.status_code == 303
+    speakers = {s["label"]: s for s in admin.get("/api/meetings/1/speakers").get_json()["speakers"]}
+    assert speakers[second]["name"] == "Bruce Harrell"
+    assert speakers[labels[0]]["name"] == "Lorena González"
+
+
+def test_hostile_speaker_names(admin: FlaskClient) -> None:
+    label = _labels(admin)[0]
+    hostile = "<script>alert(1)</script>"
+    assert (
+        admin.post(f"/meetings/1/speakers/{label}", data={"name": hostile, "token": TOKEN}).status_code == 303
+    )
+    for path, args in (("/meetings/1", {}), ("/", {"q": "council", "speaker": hostile})):
+        html = admin.get(path, query_string=args).get_data(as_text=True)
+        assert hostile not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    for bad in ("", "   ", "x" * 121):
+        response = admin.post(f"/meetings/1/speakers/{label}", data={"name": bad, "token": TOKEN})
+        assert response.status_code == 400 and "name" in response.get_data(as_text=True)
+        api = admin.post(f"/api/meetings/1/speakers/{label}", json={"name": bad}, headers=BEARER)
+        assert api.status_code == 400 and "name" in api.get_json()["error"]
+    not_json = admin.post(f"/api/meetings/1/speakers/{label}", data="name=x", headers=BEARER)
+    assert not_json.status_code == 400 and "JSON" in not_json.get_json()["error"]
+    assert (
+        admin.post("/api/meetings/1/speakers/SPEAKER_99", json={"name": "A"}, headers=BEARER).status_code
+        == 404
+    )
+    assert (
+        admin.post("/api/meetings/999/speakers/SPEAKER_1", json={"name": "A"}, headers=BEARER).status_code
+        == 404
+    )
+    assert (
+        admin.post("/meetings/999/speakers/SPEAKER_1", data={"name": "A", "token": TOKEN}).status_code == 404
+    )
+    assert admin.get("/api/meetings/999/speakers").status_code == 404
+
+
+def test_saved_searches_create_list_delete(admin: FlaskClient) -> None:
+    hook = "webhook:https://hooks.example.org/services/T0/SECRET-PART"
+    created = admin.post("/api/alerts", json={"query": "executive session", "notify": hook}, headers=BEARER)
+    assert created.status_code == 201
+    saved = created.get_json()["saved_search"]
+    assert saved["query"] == "executive session" and saved["notify"] == hook
+    assert saved["feed"].endswith(f"/alerts/{saved['id']}/feed.atom")
+    listed = admin.get("/api/alerts", headers=BEARER).get_json()["saved_searches"]
+    assert [s["id"] for s in listed] == [saved["id"]]
+    assert admin.get("/api/alerts").status_code == 403
+    page = admin.get("/alerts").get_data(as_text=True)
+    assert "executive session" in page and "webhook" in page and "SECRET-PART" not in page
+    assert admin.get(f"/alerts/{saved['id']}/feed.atom").status_code == 200  # feeds stay public
+
+    form = admin.post(
+        "/alerts",
+        data={"query": "call the roll", "body": "Seattle City Council", "notify": "atom", "token": TOKEN},
+    )
+    assert form.status_code == 303 and "added=" in form.headers["Location"]
+    assert "call the roll" in admin.get(form.headers["Location"]).get_data(as_text=True)
+    for bad, message in (
+        ({"query": "  "}, "empty"),
+        ({"query": "roll", "notify": "pigeon"}, "not understood"),
+        ({"query": "roll", "body": "Nowhere"}, "No body"),
+        ({"query": "roll", "min_score": "high"}, "min_score"),
+        ({"query": "roll", "min_score": 3}, "min_score"),
+    ):
+        response = admin.post("/api/alerts", json=bad, headers=BEARER)
+        assert response.status_code == 400 and message in response.get_json()["error"], bad
+    assert len(admin.get("/api/alerts", headers=BEARER).get_json()["saved_searches"]) == 2
+
+    assert admin.delete(f"/api/alerts/{saved['id']}").status_code == 403
+    assert admin.delete(f"/api/alerts/{saved['id']}", headers=BEARER).get_json() == {"removed": saved["id"]}
+    assert admin.delete(f"/api/alerts/{saved['id']}", headers=BEARER).status_code == 404
+    assert admin.get(f"/alerts/{saved['id']}/feed.atom").status_code == 404
+    remaining = admin.get("/api/alerts", headers=BEARER).get_json()["saved_searches"]
+    gone = admin.post(f"/alerts/{remaining[0]['id']}/delete", data={"token": TOKEN})
+    assert gone.status_code == 303 and "removed=" in gone.headers["Location"]
+    assert admin.get("/api/alerts", headers=BEARER).get_json()["saved_searches"] == []
+
+
+def test_openapi_documents_the_writes(client: FlaskClient) -> None:
+    spec = client.get("/api/openapi.json").get_json()
+    assert spec["paths"]["/api/meetings/{id}/speakers/{label}"]["post"]["security"] == [{"adminToken": []}]
+    assert {"get", "post"} <= set(spec["paths"]["/api/alerts"]) and "delete" in spec["paths"][
+        "/api/alerts/{id}"
+    ]
+    assert spec["components"]["securitySchemes"]["adminToken"]["scheme"] == "bearer"

@@ -59,11 +59,18 @@ class Services:
         """Writes need the admin token; without one configured, the app is read-only."""
         token = self.settings.admin_token
         if not token:
-            abort(403, "This OnRecord is read-only; set admin_token in settings to allow changes")
-        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+            abort(
+                403,
+                "This OnRecord is read-only; set admin_token in settings.toml"
+                " (or ONRECORD_ADMIN_TOKEN) to allow changes",
+            )
+        # Only the Bearer scheme counts: a bare token in the header is refused
+        # rather than guessed at. Forms carry it in their own body instead.
+        scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+        given = credentials.strip() if scheme.lower() == "bearer" else ""
         given = given or request.form.get("token", "")
         if not hmac.compare_digest(given.encode(), token.encode()):
-            abort(403, "A valid admin token is needed for this")
+            abort(403, "A valid admin token is needed for this; check the token and try again")
 
 
 def _wants_json() -> bool:
@@ -76,11 +83,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["ONRECORD"] = settings
     app.extensions["onrecord"] = Services(settings)
 
+    from web.admin import admin
     from web.api import api
     from web.pages import pages
 
     app.register_blueprint(pages)
     app.register_blueprint(api)
+    app.register_blueprint(admin)
 
     @app.after_request
     def security_headers(response: Response) -> Response:

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, abort, current_app, render_template, requ
 
 from catalog import OnRecordError
 from catalog.formats import clock
+from catalog.speakers import SpeakerBook
 from search import SearchQuery
 from search.links import player_link
 from web import Services
@@ -79,7 +80,11 @@ def _span(raw: str | None) -> tuple[float, float] | None:
 
 @pages.get("/meetings/<int:meeting_id>")
 def meeting_page(meeting_id: int) -> str:
-    meeting, segments = services().meeting_with_segments(meeting_id)
+    s = services()
+    meeting, segments = s.meeting_with_segments(meeting_id)
+    with s.lock:
+        speakers = SpeakerBook(s.catalog.conn).speakers(meeting_id)
+    named = next((sp for sp in speakers if sp.label == request.args.get("named")), None)
     q = request.args.get("q", "").strip()
     spans = [span] if (span := _span(request.args.get("hit"))) else []
     hits: list[Any] = []
@@ -107,6 +112,10 @@ def meeting_page(meeting_id: int) -> str:
         error=error,
         highlight=highlight,
         has_audio=bool(meeting.audio_path),
+        speakers=speakers,
+        named=named,
+        # Read-only by default: without a configured token there is nothing to offer.
+        can_write=bool(s.settings.admin_token),
     )
 
 

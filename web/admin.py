@@ -1,0 +1,231 @@
+"""The app's write actions: naming speakers and managing saved searches.
+
+Every write is a POST (or DELETE) that carries the admin token, either as
+``Authorization: Bearer`` or as the form's ``token`` field. The token is the
+secret a cross-site form cannot know, so it is also the CSRF defence; no
+cookie grants anything. Without a configured token every write is a 403 and
+the pages show no forms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+
+from catalog import OnRecordError
+from catalog.speakers import SpeakerBook, SpeakerInfo
+from search.alerts import DEFAULT_MIN_SCORE, AlertBook, SavedSearch, check_notify
+from web import Services
+
+admin = Blueprint("admin", __name__)
+
+# Long enough for "Councilmember Teresa Mosqueda (District 8)", short enough
+# that a paste accident does not become a speaker's name.
+MAX_NAME = 120
+MAX_QUERY = 500
+
+
+def services() -> Services:
+    return current_app.extensions["onrecord"]
+
+
+def speaker_row(s: SpeakerInfo) -> dict[str, Any]:
+    """A speaker as the API and ``onrecord speakers --json`` show it."""
+    return {
+        "label": s.label,
+        "name": s.name,
+        "display": s.display,
+        "proposed_name": s.proposed_name,
+        "proposed_score": s.proposed_score,
+        "seconds": round(s.seconds, 1),
+        "sample": s.sample,
+    }
+
+
+def meeting_speakers(meeting_id: int) -> list[SpeakerInfo]:
+    """A meeting's speakers, or a 404 when there is no such meeting."""
+    s = services()
+    with s.lock:
+        if s.catalog.meeting(meeting_id) is None:
+            abort(404)
+        return SpeakerBook(s.catalog.conn).speakers(meeting_id)
+
+
+def clean_name(raw: object) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise OnRecordError("The name is empty; give the speaker's name, e.g. Jason Lando")
+    # Newlines and tabs from a paste would break transcripts and citations.
+    name = " ".join(raw.split())
+    if len(name) > MAX_NAME:
+        raise OnRecordError(f"The name is longer than {MAX_NAME} characters; give just the person's name")
+    return name
+
+
+def name_speaker(meeting_id: int, label: str, raw_name: object) -> SpeakerInfo:
+    """Name a speaker as ``onrecord speakers --name`` does: the speaker book
+    remembers the voice, and the index relabels the passages so a search by
+    the new name finds them."""
+    s = services()
+    s.require_admin()
+    if label not in {sp.label for sp in meeting_speakers(meeting_id)}:
+        abort(404)
+    name = clean_name(raw_name)
+    with s.lock:
+        before = SpeakerBook(s.catalog.conn).name(meeting_id, label, name)
+        s.index.store.rename_speaker(meeting_id, before, name)
+        return next(sp for sp in SpeakerBook(s.catalog.conn).speakers(meeting_id) if sp.label == label)
+
+
+def _json_body() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise OnRecordError(
+            'Send a JSON object, e.g. {"name": "Jason Lando"}, with Content-Type: application/json'
+        )
+    return data
+
+
+@admin.post("/meetings/<int:meeting_id>/speakers/<label>")
+def name_speaker_form(meeting_id: int, label: str) -> Response:
+    # "Confirm" submits the proposed name; "Name" the typed one.
+    name_speaker(meeting_id, label, request.form.get("confirm") or request.form.get("name"))
+    target = url_for("web.meeting_page", meeting_id=meeting_id, named=label, _anchor="speakers")
+    return redirect(target, code=303)
+
+
+@admin.get("/api/meetings/<int:meeting_id>/speakers")
+def api_speakers(meeting_id: int) -> Response:
+    found = meeting_speakers(meeting_id)
+    return jsonify({"meeting_id": meeting_id, "speakers": [speaker_row(sp) for sp in found]})
+
+
+@admin.post("/api/meetings/<int:meeting_id>/speakers/<label>")
+def api_name_speaker(meeting_id: int, label: str) -> Response:
+    services().require_admin()
+    named = name_speaker(meeting_id, label, _json_body().get("name"))
+    return jsonify({"meeting_id": meeting_id, "speaker": speaker_row(named)})
+
+
+# -- saved searches ---------------------------------------------------------
+
+
+def _text(data: Any, key: str) -> str | None:
+    value = data.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str):
+        raise OnRecordError(f"{key} must be text")
+    return value.strip()
+
+
+def add_saved_search(data: Any) -> SavedSearch:
+    """Save a search from a form or a JSON body, checked as the CLI checks it."""
+    s = services()
+    query = _text(data, "query") or ""
+    if len(query) > MAX_QUERY:
+        raise OnRecordError(f"The search is longer than {MAX_QUERY} characters; keep the words to watch for")
+    body = _text(data, "body")
+    notify = _text(data, "notify") or "atom"
+    try:
+        check_notify(notify)
+    except OnRecordError:
+        # The library's message names the CLI option; say it in the form's words.
+        raise OnRecordError(
+            f"notify {notify!r} is not understood; use atom, webhook:https://… or email:name@example.org"
+        ) from None
+    raw_score = data.get("min_score")
+    try:
+        min_score = DEFAULT_MIN_SCORE if raw_score in (None, "") else float(raw_score)
+    except (TypeError, ValueError):
+        raise OnRecordError("min_score must be a number between 0 and 1, e.g. 0.55") from None
+    if not 0 <= min_score <= 1:
+        raise OnRecordError("min_score must be a number between 0 and 1, e.g. 0.55")
+    with s.lock:
+        if body and body not in {b.name for b in s.catalog.bodies()}:
+            raise OnRecordError(f"No body named {body!r}; pick one from the meetings list")
+        return AlertBook(s.catalog.conn).add(
+            query,
+            notify,
+            body,
+            _text(data, "speaker"),
+            min_score,
+            data.get("backfill") in (True, "1", "on", "true"),
+        )
+
+
+def remove_saved_search(saved_id: int) -> None:
+    s = services()
+    with s.lock:
+        if not AlertBook(s.catalog.conn).remove(saved_id):
+            abort(404)
+
+
+def _saved_row(saved: SavedSearch) -> dict[str, Any]:
+    return {**asdict(saved), "feed": url_for("web.alert_feed", saved_id=saved.id, _external=True)}
+
+
+@admin.get("/alerts")
+def alerts_page() -> str:
+    s = services()
+    with s.lock:
+        saved = AlertBook(s.catalog.conn).all()
+        bodies = s.catalog.bodies()
+    return render_template(
+        "alerts.html",
+        saved=saved,
+        bodies=bodies,
+        can_write=bool(s.settings.admin_token),
+        added=request.args.get("added", type=int),
+        removed=request.args.get("removed", type=int),
+        default_min_score=DEFAULT_MIN_SCORE,
+    )
+
+
+@admin.post("/alerts")
+def add_alert_form() -> Response:
+    services().require_admin()
+    saved = add_saved_search(request.form)
+    return redirect(url_for("admin.alerts_page", added=saved.id), code=303)
+
+
+@admin.post("/alerts/<int:saved_id>/delete")
+def remove_alert_form(saved_id: int) -> Response:
+    services().require_admin()
+    remove_saved_search(saved_id)
+    return redirect(url_for("admin.alerts_page", removed=saved_id), code=303)
+
+
+@admin.get("/api/alerts")
+def api_alerts() -> Response:
+    # Webhook addresses often embed their own secret, so listing them is admin-only.
+    s = services()
+    s.require_admin()
+    with s.lock:
+        saved = AlertBook(s.catalog.conn).all()
+    return jsonify({"saved_searches": [_saved_row(x) for x in saved]})
+
+
+@admin.post("/api/alerts")
+def api_add_alert() -> tuple[Response, int]:
+    services().require_admin()
+    saved = add_saved_search(_json_body())
+    return jsonify({"saved_search": _saved_row(saved)}), 201
+
+
+@admin.delete("/api/alerts/<int:saved_id>")
+def api_remove_alert(saved_id: int) -> Response:
+    services().require_admin()
+    remove_saved_search(saved_id)
+    return jsonify({"removed": saved_id})
