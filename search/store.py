@@ -26,6 +26,9 @@ from search.fusion import Ranked
 from search.query import SearchQuery, fts_expression
 
 CANDIDATES = 200
+# bm25() weights of the FTS5 columns (text, speaker): a name in the query
+# should favour that speaker's passages without outweighing what was said.
+BM25_WEIGHTS = (1.0, 1.0)
 
 SQLITE_MIGRATIONS: list[tuple[int, str]] = [
     (
@@ -71,6 +74,34 @@ SQLITE_MIGRATIONS: list[tuple[int, str]] = [
         CREATE TABLE index_generation (model TEXT PRIMARY KEY, generation INTEGER NOT NULL);
         """,
     ),
+    (
+        2,
+        """
+        -- The speaker's name becomes a second column, so that "Ruiz" or a
+        -- question naming who spoke finds that person's passages. The table
+        -- reads its content from chunks, so a rebuild fills it in place.
+        DROP TRIGGER chunks_ai;
+        DROP TRIGGER chunks_ad;
+        DROP TRIGGER chunks_au;
+        DROP TABLE chunks_fts;
+        CREATE VIRTUAL TABLE chunks_fts USING fts5(
+            text, speaker, content='chunks', content_rowid='id', tokenize='porter unicode61'
+        );
+        CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
+            INSERT INTO chunks_fts (rowid, text, speaker) VALUES (new.id, new.text, new.speaker);
+        END;
+        CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
+            INSERT INTO chunks_fts (chunks_fts, rowid, text, speaker)
+                VALUES ('delete', old.id, old.text, old.speaker);
+        END;
+        CREATE TRIGGER chunks_au AFTER UPDATE ON chunks BEGIN
+            INSERT INTO chunks_fts (chunks_fts, rowid, text, speaker)
+                VALUES ('delete', old.id, old.text, old.speaker);
+            INSERT INTO chunks_fts (rowid, text, speaker) VALUES (new.id, new.text, new.speaker);
+        END;
+        INSERT INTO chunks_fts (chunks_fts) VALUES ('rebuild');
+        """,
+    ),
 ]
 
 FILTER_SQL = (
@@ -84,6 +115,10 @@ FILTER_SQL = (
 
 def _chunk_key(chunk: Chunk) -> tuple[object, ...]:
     return (chunk.seq, chunk.start, chunk.end, chunk.text, chunk.speaker)
+
+
+def _rank_function() -> str:
+    return "bm25({})".format(", ".join(str(float(w)) for w in BM25_WEIGHTS))
 
 
 def _filter_params(q: SearchQuery) -> list[object]:
@@ -105,12 +140,20 @@ def _filter_params(q: SearchQuery) -> list[object]:
 
 class Store(ABC):
     """Where chunks are indexed and searched. ``search`` returns each
-    retriever's ranking; fusion happens above the store, so a PostgreSQL +
-    pgvector store only has to answer the same question."""
+    retriever's ranking and ``chunks`` the candidates' records; fusion,
+    folding and quotes happen above the store, so a PostgreSQL + pgvector
+    store only has to answer these two questions (``ts_rank`` standing in
+    for BM25, with the speaker as a lower-weighted part of the tsvector)."""
 
     @abstractmethod
     def search(self, query: SearchQuery, query_vector: np.ndarray | None) -> Ranked:
-        """Return ``{"bm25": [(chunk id, score), …best first], "dense": […]}``."""
+        """Return ``{"bm25": [(chunk id, score), …best first], "dense": […]}``,
+        each cut at ``CANDIDATES`` and honouring the query's filters; higher
+        scores are better."""
+
+    @abstractmethod
+    def chunks(self, ids: list[int]) -> dict[int, Chunk]:
+        """The records of these chunks, by id; ids no longer present are left out."""
 
 
 class SQLiteStore(Store):
@@ -292,8 +335,8 @@ class SQLiteStore(Store):
                 "SELECT c.id, f.rank FROM chunks_fts f"
                 " JOIN chunks c ON c.id = f.rowid"
                 " JOIN meetings m ON m.id = c.meeting_id JOIN bodies b ON b.id = m.body_id"
-                " WHERE chunks_fts MATCH ?" + FILTER_SQL + " ORDER BY f.rank LIMIT ?",
-                [expression, *_filter_params(q), CANDIDATES],
+                " WHERE chunks_fts MATCH ? AND f.rank MATCH ?" + FILTER_SQL + " ORDER BY f.rank LIMIT ?",
+                [expression, _rank_function(), *_filter_params(q), CANDIDATES],
             )
             return [(r[0], -r[1]) for r in rows]
         except sqlite3.OperationalError as exc:

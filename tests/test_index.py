@@ -12,6 +12,7 @@ from catalog import Catalog, Meeting, QueryError
 from search import SearchIndex, SearchQuery
 from search.embed import Embedder, _bundled_minilm
 from search.index import CHUNKER_VERSION
+from search.store import SQLITE_MIGRATIONS
 from tests.conftest import shared
 from transcribe.captions import read_captions
 
@@ -110,3 +111,34 @@ def test_pages_do_not_overlap(index: SearchIndex) -> None:
     second = index.search(SearchQuery("budget", limit=5, offset=5))
     assert len(first) == len(second) == 5
     assert not {(h.meeting_id, h.start) for h in first} & {(h.meeting_id, h.start) for h in second}
+
+
+def test_an_older_store_upgrades_and_finds_passages_by_speaker(
+    tmp_path: Path, minilm: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A store created before the speaker column existed: only migration 1.
+    catalog = Catalog(tmp_path / "old.db")
+    segments = read_captions(shared("captions/oakland_captions.vtt"))[:40]
+    for seg in segments:
+        seg.speaker = "Clerk Simmons" if "roll" in seg.text.lower() else None
+    meeting = catalog.add_meeting(
+        Meeting(title="old", body="Oakland City Council", source_url="file:///o.mp4", status="indexed"),
+        None,
+        segments,
+    )
+    with monkeypatch.context() as patch:
+        patch.setattr("search.store.SQLITE_MIGRATIONS", SQLITE_MIGRATIONS[:1])
+        old = SearchIndex(catalog, "all-MiniLM-L6-v2", "http://app.example", embedder=minilm)
+        assert old.reindex() == 1
+        assert old.store.search(SearchQuery("Simmons"), None)["bm25"] == []
+    assert meeting.id is not None
+    upgraded = SearchIndex(catalog, "all-MiniLM-L6-v2", "http://app.example", embedder=minilm)
+    assert upgraded.reindex() == 0, "the upgrade keeps every chunk and vector"
+    found = upgraded.store.search(SearchQuery("Simmons"), None)["bm25"]
+    chunks = upgraded.store.chunks([cid for cid, _ in found])
+    assert found and {c.speaker for c in chunks.values()} == {"Clerk Simmons"}
+    # Renaming a speaker keeps the keyword index in step.
+    upgraded.store.rename_speaker(meeting.id, "Clerk Simmons", "Clerk Ortega")
+    assert upgraded.store.search(SearchQuery("Simmons"), None)["bm25"] == []
+    assert len(upgraded.store.search(SearchQuery("Ortega"), None)["bm25"]) == len(found)
+    catalog.close()
