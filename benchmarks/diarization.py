@@ -27,14 +27,8 @@ import numpy as np
 
 from benchmarks.common import peak_rss_mb, shared, write_results
 from catalog.types import Segment, Word
-from transcribe.diarize import (
-    Turn,
-    assign_speakers,
-    cluster,
-    get_diarizer,
-    plan_windows,
-    speech_regions,
-)
+from transcribe.diarize import cluster, get_diarizer, plan_windows, speech_regions
+from transcribe.turns import Turn, assign_speakers
 from transcribe.voices import embed_spans, match_voices, unit_rows
 
 FRAME = 0.01

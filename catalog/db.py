@@ -9,6 +9,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,15 @@ MEETING_COLUMNS = (
     "m.id, m.title, b.name AS body, m.source_url, m.source_id, m.meeting_date,"
     " m.duration, m.status, m.error, m.audio_path, m.audio_hash, m.transcript_source"
 )
+
+
+@dataclass
+class StoredDiarization:
+    """A cached diarization as plain data: turns as (start, end, label) and
+    each label's voice print as a list of floats."""
+
+    turns: list[tuple[float, float, str]]
+    prints: dict[str, list[float]]
 
 
 def connect(db_path: Path) -> sqlite3.Connection:
@@ -263,6 +273,38 @@ class Catalog:
 
     def finish_transcript(self, key: str) -> None:
         self.conn.execute("UPDATE transcripts SET complete = 1 WHERE key = ?", (key,))
+
+    # -- diarization cache ------------------------------------------------
+    def diarization(self, key: str) -> StoredDiarization | None:
+        row = self.conn.execute("SELECT turns, prints FROM diarizations WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        turns = [(float(s), float(e), str(label)) for s, e, label in json.loads(row["turns"])]
+        return StoredDiarization(turns, json.loads(row["prints"]))
+
+    def save_diarization(
+        self,
+        key: str,
+        audio_hash: str,
+        diarizer: str,
+        version: str,
+        options: dict[str, Any],
+        turns: list[tuple[float, float, str]],
+        prints: dict[str, list[float]],
+    ) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO diarizations (key, audio_hash, diarizer, version, options, turns, prints)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                key,
+                audio_hash,
+                diarizer,
+                version,
+                json.dumps(options, sort_keys=True),
+                json.dumps(turns),
+                json.dumps(prints),
+            ),
+        )
 
     # -- nightly runs -----------------------------------------------------
     def start_run(self) -> tuple[int, str]:

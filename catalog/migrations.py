@@ -128,6 +128,25 @@ CATALOG_MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        5,
+        """
+        -- Finished diarizations, keyed by audio hash + diarizer + version +
+        -- options, so a rerun or a resumed meeting does not diarize again.
+        -- turns: JSON [[start, end, label], ...]; prints: JSON {label: [256 floats]}.
+        CREATE TABLE diarizations (
+            key TEXT PRIMARY KEY,
+            audio_hash TEXT NOT NULL,
+            diarizer TEXT NOT NULL,
+            version TEXT NOT NULL,
+            options TEXT NOT NULL,
+            turns TEXT NOT NULL,
+            prints TEXT NOT NULL,
+            created_at TEXT NOT NULL DEFAULT (datetime('now'))
+        );
+        CREATE INDEX diarizations_audio ON diarizations(audio_hash);
+        """,
+    ),
 ]
 
 

@@ -76,6 +76,7 @@ class Pipeline:
         settings: Settings,
         progress: Progress | None = None,
         ytdlp_options: dict[str, Any] | None = None,
+        diarizer: Any = None,
     ) -> None:
         self.settings = settings
         self.progress = progress or Progress(enabled=False)
@@ -84,7 +85,8 @@ class Pipeline:
         self.profile = Profile.from_settings(settings)
         self._transcribers: dict[Profile, Any] = {}
         self._index: Any = None
-        self._diarizer: Any = None
+        # Loaded on first use; a caller may hand one in (tests count its runs).
+        self._diarizer: Any = diarizer
         # Wall seconds per stage, summed over this pipeline's meetings.
         self.timings: dict[str, float] = {}
 
@@ -299,24 +301,29 @@ class Pipeline:
 
     def _diarize(self, meeting: Meeting, segments: list[Any]) -> tuple[list[Any], dict[str, Any]]:
         """Who spoke when: the segments with speaker labels, and each label's
-        voice print and talk time."""
+        voice print and talk time. The audio is read a block at a time and
+        the result cached by its hash, so a resumed meeting skips this."""
         from ingest import load_audio
-        from transcribe.diarize import assign_speakers, get_diarizer
+        from transcribe.diarize import diarize_cached, get_diarizer
+        from transcribe.turns import assign_speakers
 
-        assert meeting.audio_path
+        assert meeting.audio_path and meeting.audio_hash
+        audio = Path(meeting.audio_path)
         if self._diarizer is None:
             self._diarizer = get_diarizer()
-        with self._timed("diarize"):
-            audio = load_audio(Path(meeting.audio_path))
-            turns = self._diarizer.diarize(audio)
-            if not turns:
-                return segments, {}
-            prints = self._diarizer.voice_prints(audio, turns)
-        talk: dict[str, float] = {}
-        for turn in turns:
-            talk[turn.label] = talk.get(turn.label, 0.0) + turn.end - turn.start
-        voices = {label: (vector, talk.get(label, 0.0)) for label, vector in prints.items()}
-        return assign_speakers(segments, turns), voices
+        with self._timed("diarize"), self.progress.seconds("diarize", meeting.duration) as bar:
+            found = diarize_cached(
+                self.catalog,
+                self._diarizer,
+                meeting.audio_hash,
+                lambda start, seconds: load_audio(audio, start, seconds),
+                progress=bar,
+            )
+        if not found.turns:
+            return segments, {}
+        talk = found.talk_time()
+        voices = {label: (vector, talk.get(label, 0.0)) for label, vector in found.prints.items()}
+        return assign_speakers(segments, found.turns), voices
 
     def _remember_voices(self, meeting: Meeting, prints: dict[str, Any]) -> None:
         """Keep the voice prints, and propose names the body's known voices match."""

@@ -20,10 +20,22 @@ from benchmarks.diarization import (
     read_rttm,
     scripted_meeting,
 )
+from catalog import Catalog
 from catalog.errors import ModelError
 from catalog.types import Segment, Word
 from tests.conftest import shared
-from transcribe.diarize import DIARIZERS, Turn, assign_speakers, get_diarizer
+from transcribe.diarize import (
+    DIARIZERS,
+    AudioLoader,
+    Diarization,
+    Diarizer,
+    Progress,
+    array_loader,
+    diarize_cached,
+    get_diarizer,
+    speech_blocks,
+)
+from transcribe.turns import Turn, assign_speakers
 from transcribe.voices import (
     embed_spans,
     load_encoder,
@@ -150,6 +162,121 @@ def test_real_call_has_two_speakers(call: tuple[np.ndarray, list[Turn]]) -> None
     assert der(reference, turns)["der"] < CALL_DER_BOUND
 
 
+# -- bounded memory: the meeting a block at a time -------------------------
+@dataclass
+class RecordingLoader:
+    """Serves audio from memory and notes every stretch asked for, so a test
+    can see how much of the meeting was ever decoded at once."""
+
+    audio: np.ndarray
+    asked: list[tuple[float, float]]
+
+    def __call__(self, start: float, seconds: float) -> np.ndarray:
+        self.asked.append((start, seconds))
+        return array_loader(self.audio)(start, seconds)
+
+
+def _speech_frames(regions: list[tuple[float, float]], seconds: float) -> np.ndarray:
+    frames = np.zeros(int(seconds * 100) + 1, dtype=bool)
+    for start, end in regions:
+        frames[int(start * 100) : int(end * 100)] = True
+    return frames
+
+
+def test_blocks_start_in_silence_and_find_the_same_speech() -> None:
+    # Real read speech with short pauses: 115 s, no stretch over 10 s.
+    clips = [load_wav(p) for p in sorted(shared("speech/ljspeech").glob("*.wav"))]
+    pause = np.zeros(int(0.6 * 16000), dtype=np.float32)
+    audio = np.concatenate([part for clip in clips for part in (clip, pause)])
+    seconds = len(audio) / 16000
+    whole = [r for block in speech_blocks(array_loader(audio)) for r in block.regions]
+    loader = RecordingLoader(audio, [])
+    blocks = list(speech_blocks(loader, chunk_s=25.0))
+    # Never more than one block of audio decoded at a time.
+    assert max(asked for _, asked in loader.asked) == 25.0 and len(blocks) >= 5
+    ends = [b.offset + len(b.audio) / 16000 for b in blocks]
+    assert all(b.offset <= end for b, end in zip(blocks[1:], ends, strict=False))
+    assert ends[-1] == pytest.approx(seconds, abs=1e-3)
+    # Speech running into a block's end starts the next block instead of
+    # being cut there: every later block begins in a pause (plain 25 s
+    # blocks would begin mid-sentence at 25 s).
+    for block in blocks[1:]:
+        assert not any(start + 0.15 < block.offset < end - 0.15 for start, end in whole), block.offset
+    found = [(b.offset + s, b.offset + e) for b in blocks for s, e in b.regions]
+    assert all(a[1] <= b[0] for a, b in zip(found, found[1:], strict=False))
+    one, many = _speech_frames(whole, seconds), _speech_frames(found, seconds)
+    assert (one ^ many).sum() < 0.02 * one.sum()
+
+
+# -- the cache ----------------------------------------------------------------
+class CountingDiarizer(Diarizer):
+    """The real diarizer, counting how often it really runs."""
+
+    name = "resemblyzer"
+
+    def __init__(self, real: Diarizer) -> None:
+        self.real, self.runs = real, 0
+        self.model_id, self.version = real.model_id, real.version
+
+    def options(self) -> dict[str, object]:
+        return self.real.options()
+
+    def run(self, load: AudioLoader, progress: Progress | None = None) -> Diarization:
+        self.runs += 1
+        return self.real.run(load, progress)
+
+
+def test_a_diarization_is_cached_by_audio_and_options(
+    tmp_path: Path, call: tuple[np.ndarray, list[Turn]]
+) -> None:
+    audio, _ = call
+    short = audio[: 16000 * 15]
+    catalog = Catalog(tmp_path / "onrecord.db")
+    counting = CountingDiarizer(get_diarizer())
+    first = diarize_cached(catalog, counting, "hash-a", array_loader(short))
+    again = diarize_cached(Catalog(tmp_path / "onrecord.db"), counting, "hash-a", array_loader(short))
+    assert counting.runs == 1
+    assert again.turns == first.turns and first.turns
+    assert sorted(again.prints) == sorted(first.prints)
+    for label, vector in first.prints.items():
+        # float32 survives the JSON round trip bit for bit.
+        assert np.array_equal(again.prints[label], vector) and again.prints[label].dtype == np.float32
+    # Other audio, or other options, are other diarizations.
+    diarize_cached(catalog, counting, "hash-b", array_loader(short))
+    other = CountingDiarizer(get_diarizer(threshold=0.5))
+    diarize_cached(catalog, other, "hash-a", array_loader(short))
+    assert counting.runs == 2 and other.runs == 1
+    assert catalog.conn.execute("SELECT count(*) FROM diarizations").fetchone()[0] == 3
+
+
+@pytest.mark.slow
+def test_a_resumed_meeting_is_not_diarized_again(home: Path) -> None:
+    from catalog import load_settings
+    from onrecord.pipeline import Pipeline
+
+    wav = shared("speech/two-speakers.wav")
+    settings = load_settings(home)
+    first = CountingDiarizer(get_diarizer())
+    pipeline = Pipeline(settings, diarizer=first)
+    [added] = pipeline.ingest(str(wav))
+    meeting = added.meeting
+    assert meeting.id is not None and first.runs == 1
+    before = pipeline.catalog.segments(meeting.id)
+    assert {s.speaker for s in before} == {"SPEAKER_1", "SPEAKER_2"}
+    # As if the run had been killed after diarizing, before indexing ended.
+    pipeline.catalog.set_status(meeting.id, "transcribing")
+    pipeline.close()
+
+    again = CountingDiarizer(get_diarizer())
+    pipeline = Pipeline(settings, diarizer=again)
+    [resumed] = pipeline.ingest(str(wav))
+    assert resumed.outcome == "resumed" and resumed.meeting.status == "indexed"
+    assert again.runs == 0
+    assert pipeline.catalog.segments(meeting.id) == before
+    assert pipeline.catalog.conn.execute("SELECT count(*) FROM diarizations").fetchone()[0] == 1
+    pipeline.close()
+
+
 # -- scripted meetings (espeak-ng) ----------------------------------------
 @dataclass
 class Diarized:
@@ -206,6 +333,16 @@ def test_names_carry_over_and_a_stranger_stays_unnamed(scripted: dict[str, Diari
     assert len(proposals) >= 4  # of the five known voices
     stranger = next(label for label, who in truth.items() if who == "Resident")
     assert stranger not in proposals
+
+
+@pytest.mark.slow
+def test_a_meeting_read_in_blocks_finds_the_same_voices(scripted: dict[str, Diarized]) -> None:
+    meeting = scripted["one"]
+    loader = RecordingLoader(meeting.audio, [])
+    found = get_diarizer(block_s=30.0).run(loader)
+    assert max(asked for _, asked in loader.asked) == 30.0 and len(loader.asked) >= 3
+    assert len(found.prints) == len({t.label for t in meeting.reference})
+    assert der(meeting.reference, found.turns)["der"] < SCRIPTED_DER_BOUND
 
 
 def test_silence_has_no_speakers() -> None:

@@ -1,31 +1,40 @@
 """Who spoke when: speaker diarization behind one ``Diarizer`` seam.
 
-The default, ``resemblyzer``, finds speech with the Silero VAD that
+The default, ``resemblyzer``, reads the meeting ten minutes at a time (so
+memory does not grow with its length), finds speech with the Silero VAD that
 faster-whisper bundles, embeds overlapping 1.6 s windows of it with
 resemblyzer's d-vectors, clusters them with average-linkage agglomerative
 clustering cut at a cosine distance (so the number of speakers is found, not
 given), and smooths the window labels with a Viterbi pass that charges for
-every change of speaker. ``assign_speakers`` then puts the speakers on a
-transcript's segments, splitting a segment at a change of speaker.
+every change of speaker. ``transcribe.turns`` puts the speakers on a
+transcript. ``diarize_cached`` keeps each result under the audio's hash and the
+diarizer's version and options, so a rerun does not diarize again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from abc import ABC, abstractmethod
-from bisect import bisect_right
-from dataclasses import replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
+from catalog.db import Catalog
 from catalog.errors import ModelError
-from catalog.types import Segment, Word
-from transcribe.voices import MIN_WINDOW_S, SAMPLE_RATE, WINDOW_S, Span
+from transcribe.turns import Turn, to_turns
+from transcribe.voices import EMBED_DIM, MIN_WINDOW_S, SAMPLE_RATE, WINDOW_S, Span
 
-# VAD is run this many seconds at a time: Silero's wrapper copies its whole
-# input twice, which for a 6-hour meeting would be gigabytes.
+# Audio is decoded and searched for speech this many seconds at a time: ten
+# minutes of 16 kHz float32 is 38 MB, where a whole 6-hour meeting would be
+# 1.4 GB (and Silero's wrapper copies its input twice more).
 VAD_CHUNK_S = 600.0
+# Speech ending this close to a block's end may run on past it: that region
+# is decoded again at the head of the next block rather than cut.
+BLOCK_EDGE_S = 0.5
 # Average-linkage on n windows needs n²/2 distances; past this many windows
 # clusters are found on an evenly spaced sample and the rest are assigned.
 MAX_CLUSTER_WINDOWS = 3000
@@ -38,12 +47,35 @@ MAX_CLUSTER_WINDOWS = 3000
 THRESHOLD = 0.31
 
 
-class Turn(NamedTuple):
-    """A stretch of one speaker's speech, in seconds from the start."""
+# ``load(start, seconds)`` returns that stretch of the meeting as 16 kHz mono
+# float32, shorter only at the end of the recording.
+AudioLoader = Callable[[float, float], np.ndarray]
+Progress = Callable[[float], None]
 
-    start: float
-    end: float
-    label: str
+
+@dataclass
+class Diarization:
+    """Who spoke when, and each speaker's voice print (a unit 256-vector)."""
+
+    turns: list[Turn]
+    prints: dict[str, np.ndarray]
+
+    def talk_time(self) -> dict[str, float]:
+        seconds: dict[str, float] = {}
+        for turn in self.turns:
+            seconds[turn.label] = seconds.get(turn.label, 0.0) + turn.end - turn.start
+        return seconds
+
+
+def array_loader(audio: np.ndarray) -> AudioLoader:
+    """A loader over audio already in memory (tests, benchmarks, short clips)."""
+    samples = np.asarray(audio, dtype=np.float32)  # Silero takes float32 only
+
+    def load(start: float, seconds: float) -> np.ndarray:
+        first = int(round(start * SAMPLE_RATE))
+        return samples[first : first + int(round(seconds * SAMPLE_RATE))]
+
+    return load
 
 
 class Diarizer(ABC):
@@ -56,18 +88,31 @@ class Diarizer(ABC):
     name: ClassVar[str]
     model_id: str
     version: str
+    _last: Diarization | None = None
 
     def options(self) -> dict[str, Any]:
         """Settings that change the output, part of any cache key."""
         return {}
 
     @abstractmethod
+    def run(self, load: AudioLoader, progress: Progress | None = None) -> Diarization:
+        """Turns in time order and voice prints for the audio ``load`` reads,
+        which a diarizer should take a block at a time; ``progress`` hears
+        how many seconds are done."""
+
     def diarize(self, audio: np.ndarray) -> list[Turn]:
-        """Speaker turns in time order, timed from the start of ``audio``."""
+        """Speaker turns for audio in memory, timed from its start."""
+        self._last = self.run(array_loader(audio))
+        return list(self._last.turns)
 
     def voice_prints(self, audio: np.ndarray, turns: list[Turn]) -> dict[str, np.ndarray]:
-        """Each label's voice print, embedded from up to a minute of its turns."""
+        """Each label's voice print: the ones ``diarize`` just found for these
+        turns, else embedded from up to a minute of each label's turns."""
         from transcribe.voices import centroids, embed_spans
+
+        if self._last is not None and self._last.turns == list(turns):
+            # Embedding them again would cost as much as the diarization did.
+            return dict(self._last.prints)
 
         spans: list[Span] = []
         owners: list[str] = []
@@ -100,33 +145,60 @@ def get_diarizer(name: str = DEFAULT_DIARIZER, **options: Any) -> Diarizer:
     return DIARIZERS[name](**options)
 
 
-def speech_regions(
-    audio: np.ndarray, *, min_silence_ms: int = 300, pad_ms: int = 100, chunk_s: float = VAD_CHUNK_S
-) -> list[Span]:
-    """Where anyone speaks, by the Silero VAD that ships with faster-whisper.
+class Block(NamedTuple):
+    """A stretch of decoded audio and the speech found in it (in seconds
+    from the block's start, which is ``offset`` into the meeting)."""
+
+    offset: float
+    audio: np.ndarray
+    regions: list[Span]
+
+
+def speech_blocks(
+    load: AudioLoader, *, min_silence_ms: int = 300, pad_ms: int = 100, chunk_s: float = VAD_CHUNK_S
+) -> Iterator[Block]:
+    """The meeting ``chunk_s`` at a time, with where anyone speaks in it, by
+    the Silero VAD that ships with faster-whisper.
 
     Silero rather than resemblyzer's webrtcvad: it is what the transcriber
     already trusts to find speech, so turns and transcript agree on where
     speech is, and it ignores the noise and music that webrtcvad takes for
     speech. Pauses longer than ``min_silence_ms`` split regions, so a region
-    is usually one speaker's stretch.
+    is usually one speaker's stretch. Speech running into a block's end
+    starts the next block, so no region is cut at an arbitrary sample.
     """
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
     options = VadOptions(
         min_speech_duration_ms=200, min_silence_duration_ms=min_silence_ms, speech_pad_ms=pad_ms
     )
-    step = int(chunk_s * SAMPLE_RATE)
-    regions: list[Span] = []
-    for offset in range(0, len(audio), step):
-        for found in get_speech_timestamps(audio[offset : offset + step], options):
-            start, end = (offset + found["start"]) / SAMPLE_RATE, (offset + found["end"]) / SAMPLE_RATE
-            if regions and start - regions[-1][1] < 0.01:
-                # Speech running across a chunk border is one region.
-                regions[-1] = (regions[-1][0], end)
-            else:
-                regions.append((start, end))
-    return regions
+    start = 0.0
+    while True:
+        audio = np.asarray(load(start, chunk_s), dtype=np.float32)
+        seconds = len(audio) / SAMPLE_RATE
+        last = seconds < chunk_s - 1.0
+        regions = [
+            (found["start"] / SAMPLE_RATE, found["end"] / SAMPLE_RATE)
+            for found in get_speech_timestamps(audio, options)
+        ]
+        advance = seconds
+        # A region filling over half the block is cut rather than held: the
+        # next block must begin later than this one did.
+        if not last and regions and regions[-1][1] > seconds - BLOCK_EDGE_S and regions[-1][0] > seconds / 2:
+            advance = regions.pop()[0]
+        yield Block(start, audio, regions)
+        if last:
+            return
+        start += advance
+
+
+def speech_regions(audio: np.ndarray, **options: Any) -> list[Span]:
+    """Where anyone speaks in audio held in memory (see ``speech_blocks``)."""
+    return [
+        (block.offset + a, block.offset + b)
+        for block in speech_blocks(array_loader(audio), **options)
+        for a, b in block.regions
+    ]
 
 
 def plan_windows(regions: list[Span], step: float) -> list[Span]:
@@ -219,41 +291,6 @@ def first_appearance(labels: np.ndarray) -> np.ndarray:
     return np.array([order[int(c)] for c in labels], dtype=int)
 
 
-def to_turns(regions: list[Span], windows: list[Span], labels: np.ndarray) -> list[Turn]:
-    """Cut each region where its windows' labels change, at the midpoint
-    between the two windows' centres; a region too short to embed takes the
-    label of the nearest window in time. Cluster ``c`` is ``SPEAKER_{c+1}``."""
-    if not len(windows):
-        return [Turn(round(s, 3), round(e, 3), "SPEAKER_1") for s, e in regions]
-    # Windows are planned region by region, left to right, so their centres
-    # are sorted and each region's windows are one slice of them.
-    centres = np.array([(a + b) / 2 for a, b in windows])
-    pieces: list[tuple[float, float, int]] = []
-    for start, end in regions:
-        lo = int(np.searchsorted(centres, start, side="left"))
-        inside = range(lo, int(np.searchsorted(centres, end, side="right")))
-        if not len(inside):
-            near = [i for i in (lo - 1, lo) if 0 <= i < len(centres)]
-            nearest = min(near, key=lambda i: abs(centres[i] - (start + end) / 2))
-            pieces.append((start, end, int(labels[nearest])))
-            continue
-        at = start
-        for i in inside[1:]:
-            if labels[i - 1] != labels[i]:
-                cut = (centres[i - 1] + centres[i]) / 2
-                pieces.append((at, cut, int(labels[i - 1])))
-                at = cut
-        pieces.append((at, end, int(labels[inside[-1]])))
-    turns: list[Turn] = []
-    for start, end, cid in pieces:
-        label = f"SPEAKER_{cid + 1}"
-        if turns and turns[-1].label == label and start - turns[-1].end < 0.05:
-            turns[-1] = Turn(turns[-1].start, round(end, 3), label)
-        else:
-            turns.append(Turn(round(start, 3), round(end, 3), label))
-    return turns
-
-
 @register
 class ResemblyzerDiarizer(Diarizer):
     """resemblyzer d-vectors, agglomerative clustering, Viterbi smoothing."""
@@ -268,6 +305,7 @@ class ResemblyzerDiarizer(Diarizer):
         switch_penalty: float = 0.1,
         min_speaker_s: float = 3.0,
         max_cluster_windows: int = MAX_CLUSTER_WINDOWS,
+        block_s: float = VAD_CHUNK_S,
         device: str = "cpu",
     ) -> None:
         from transcribe.voices import load_encoder
@@ -278,10 +316,10 @@ class ResemblyzerDiarizer(Diarizer):
         self.switch_penalty = switch_penalty
         self.min_speaker_s = min_speaker_s
         self.max_cluster_windows = max_cluster_windows
+        self.block_s = block_s
         self.device = device
         self.model_id = f"resemblyzer-{metadata.version('resemblyzer')}"
-        self.version = f"onrecord-diarize-1/{self.model_id}"
-        self._last: tuple[list[Turn], dict[str, np.ndarray]] | None = None
+        self.version = f"onrecord-diarize-2/{self.model_id}"
 
     def options(self) -> dict[str, Any]:
         return {
@@ -289,15 +327,25 @@ class ResemblyzerDiarizer(Diarizer):
             "step": self.step,
             "switch_penalty": self.switch_penalty,
             "min_speaker_s": self.min_speaker_s,
+            "max_cluster_windows": self.max_cluster_windows,
+            "block_s": self.block_s,
         }
 
-    def diarize(self, audio: np.ndarray) -> list[Turn]:
+    def run(self, load: AudioLoader, progress: Progress | None = None) -> Diarization:
         from transcribe.voices import centroids, embed_spans
 
-        audio = np.asarray(audio, dtype=np.float32)  # Silero takes float32 only
-        regions = speech_regions(audio)
-        windows = plan_windows(regions, self.step)
-        embeddings = embed_spans(audio, windows, device=self.device)
+        regions: list[Span] = []
+        windows: list[Span] = []
+        # Only the window vectors outlive a block: 1 KB per 0.8 s of speech.
+        parts = [np.zeros((0, EMBED_DIM), dtype=np.float32)]
+        for block in speech_blocks(load, chunk_s=self.block_s):
+            planned = plan_windows(block.regions, self.step)
+            parts.append(embed_spans(block.audio, planned, device=self.device))
+            regions += [(block.offset + a, block.offset + b) for a, b in block.regions]
+            windows += [(block.offset + a, block.offset + b) for a, b in planned]
+            if progress:
+                progress(block.offset + len(block.audio) / SAMPLE_RATE)
+        embeddings = np.concatenate(parts)
         labels = cluster(
             embeddings,
             self.threshold,
@@ -308,65 +356,43 @@ class ResemblyzerDiarizer(Diarizer):
         labels = viterbi(embeddings, labels, self.switch_penalty)
         labels = first_appearance(labels)
         turns = to_turns(regions, windows, labels)
-        # Keep this meeting's voice prints: embedding them again would cost
-        # as much as the diarization did.
-        self._last = (list(turns), centroids(embeddings, [f"SPEAKER_{c + 1}" for c in labels]))
-        return turns
-
-    def voice_prints(self, audio: np.ndarray, turns: list[Turn]) -> dict[str, np.ndarray]:
-        if self._last is not None and self._last[0] == list(turns):
-            return dict(self._last[1])
-        return super().voice_prints(audio, turns)
+        return Diarization(turns, centroids(embeddings, [f"SPEAKER_{c + 1}" for c in labels]))
 
 
-def assign_speakers(segments: list[Segment], turns: list[Turn]) -> list[Segment]:
-    """Put the speakers of ``turns`` on ``segments``: new segments, each with
-    one speaker, split where the speaker changes between two words.
-
-    A word belongs to the turn it overlaps most; a word in a gap between
-    turns (the VAD and Whisper disagree by a few hundred ms at the edges)
-    belongs to the nearest turn. Segments without word timings are labelled
-    whole, by overlap.
-    """
-    if not turns:
-        return [replace(seg, words=list(seg.words)) for seg in segments]
-    ordered = sorted(turns, key=lambda t: (t.start, t.end))
-    starts = [t.start for t in ordered]
-    out: list[Segment] = []
-    for seg in segments:
-        if not seg.words:
-            out.append(replace(seg, words=[], speaker=_speaker_at(ordered, starts, seg.start, seg.end)))
-            continue
-        runs: list[tuple[str, list[Word]]] = []
-        for word in seg.words:
-            label = _speaker_at(ordered, starts, word.start, word.end)
-            if runs and runs[-1][0] == label:
-                runs[-1][1].append(word)
-            else:
-                runs.append((label, [word]))
-        for i, (label, words) in enumerate(runs):
-            out.append(
-                replace(
-                    seg,
-                    start=seg.start if i == 0 else words[0].start,
-                    end=seg.end if i == len(runs) - 1 else words[-1].end,
-                    text="".join(w.word for w in words).strip(),
-                    words=list(words),
-                    speaker=label,
-                )
-            )
-    return out
+def diarization_key(audio_hash: str, diarizer: Diarizer) -> str:
+    ident = {
+        "audio": audio_hash,
+        "diarizer": diarizer.name,
+        "model": diarizer.model_id,
+        "version": diarizer.version,
+        "options": diarizer.options(),
+    }
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
 
 
-def _speaker_at(turns: list[Turn], starts: list[float], start: float, end: float) -> str:
-    """The label of the turn overlapping [start, end] most, else the nearest."""
-    hi = bisect_right(starts, end)
-    best, best_overlap, best_gap = turns[max(hi - 1, 0)].label, 0.0, float("inf")
-    # Turns are sorted and rarely overlap, so only the few just before
-    # ``end`` can touch the word; one more on each side covers the gaps.
-    for turn in turns[max(hi - 4, 0) : hi + 1]:
-        overlap = min(end, turn.end) - max(start, turn.start)
-        gap = max(turn.start - end, start - turn.end, 0.0)
-        if overlap > best_overlap or (best_overlap <= 0 and overlap <= 0 and gap < best_gap):
-            best, best_overlap, best_gap = turn.label, max(overlap, 0.0), gap
-    return best
+def diarize_cached(
+    catalog: Catalog,
+    diarizer: Diarizer,
+    audio_hash: str,
+    load: AudioLoader,
+    progress: Progress | None = None,
+) -> Diarization:
+    """The diarization of this audio by this diarizer, run only the first
+    time: a rerun, or a meeting resumed after a kill, reads it back."""
+    key = diarization_key(audio_hash, diarizer)
+    stored = catalog.diarization(key)
+    if stored is not None:
+        turns = [Turn(start, end, label) for start, end, label in stored.turns]
+        prints = {label: np.asarray(vec, dtype=np.float32) for label, vec in stored.prints.items()}
+        return Diarization(turns, prints)
+    found = diarizer.run(load, progress)
+    catalog.save_diarization(
+        key,
+        audio_hash,
+        diarizer.name,
+        diarizer.version,
+        diarizer.options(),
+        [(t.start, t.end, t.label) for t in found.turns],
+        {label: vec.tolist() for label, vec in found.prints.items()},
+    )
+    return found
