@@ -70,13 +70,15 @@ def test_api_search_matches_the_cli_contract(client: FlaskClient) -> None:
 
 
 def test_pages_and_order(client: FlaskClient) -> None:
-    first = client.get("/api/search?q=council&limit=2").get_json()["results"]
-    second = client.get("/api/search?q=council&limit=2&page=2").get_json()["results"]
-    assert first and second and first[0]["start"] != second[0]["start"]
+    # Pages of one: the ranking may keep only a few passages for a broad word.
+    both = client.get("/api/search?q=council&limit=2").get_json()["results"]
+    first = client.get("/api/search?q=council&limit=1").get_json()["results"]
+    second = client.get("/api/search?q=council&limit=1&page=2").get_json()["results"]
+    assert len(both) == 2 and first == both[:1] and second == both[1:]
     by_date = client.get("/api/search?q=council&order=date").get_json()["results"]
     assert by_date  # one meeting: in the order it was said
     assert [h["start"] for h in by_date] == sorted(h["start"] for h in by_date)
-    html = client.get("/?q=council&limit=2").get_data(as_text=True)
+    html = client.get("/?q=council&limit=1").get_data(as_text=True)
     assert 'rel="next"' in html and "page=2" in html
 
 
