@@ -12,7 +12,9 @@ import numpy as np
 
 from catalog.errors import ModelError
 from catalog.types import Segment, Word
+from transcribe import coverage
 from transcribe.base import Transcriber, register
+from transcribe.guards import collapse_loop
 from transcribe.models import hub_hint, resolve_whisper_model
 
 # Defaults, measured on this 2-core CPU (benchmarks/transcription.py and
@@ -75,7 +77,8 @@ class FasterWhisperTranscriber(Transcriber):
         if resolved.format == "hub" and model not in available_models():
             raise ModelError(f"faster-whisper has no model {model!r}; use tiny.en or a local model folder")
         self.model_id = resolved.model_id
-        self.version = f"faster-whisper-{metadata.version('faster-whisper')}"
+        # The suffix names our own pass over its output, which changes the text.
+        self.version = f"faster-whisper-{metadata.version('faster-whisper')}+coverage-1"
         self.device, self.compute_type = _device(device)
         try:
             self.model = WhisperModel(
@@ -117,25 +120,41 @@ class FasterWhisperTranscriber(Transcriber):
             # sequential one once conditioning is off).
             hotwords=self.prompt,
         )
-        if self.pipeline is not None:
-            segments, _ = self.pipeline.transcribe(audio, batch_size=self.batch_size, **common)
-        else:
+        if self.pipeline is None:
             segments, _ = self.model.transcribe(audio, **common)
-        for seg in segments:
-            yield Segment(
-                start=round(seg.start, 3),
-                end=round(seg.end, 3),
-                text=seg.text.strip(),
-                words=[
-                    Word(
-                        start=round(w.start, 3),
-                        end=round(w.end, 3),
-                        word=w.word,
-                        probability=round(w.probability, 4),
-                    )
-                    for w in seg.words or []
-                ],
-                avg_logprob=seg.avg_logprob,
-                no_speech_prob=seg.no_speech_prob,
-                compression_ratio=seg.compression_ratio,
+            yield from (_segment(seg) for seg in segments)
+            return
+        batched, _ = self.pipeline.transcribe(audio, batch_size=self.batch_size, **common)
+        first = [collapse_loop(_segment(seg)) for seg in batched]
+        missed = coverage.skipped(coverage.speech_regions(audio), first)
+        if not missed:
+            yield from first
+            return
+        del common["vad_filter"]  # the clips are the speech
+        redone, _ = self.pipeline.transcribe(
+            audio,
+            batch_size=self.batch_size,
+            clip_timestamps=[{"start": r.start, "end": r.end} for r in coverage.clips(missed)],
+            **common,
+        )
+        yield from coverage.splice(first, [_segment(seg) for seg in redone], missed)
+
+
+def _segment(seg: Any) -> Segment:
+    return Segment(
+        start=round(seg.start, 3),
+        end=round(seg.end, 3),
+        text=seg.text.strip(),
+        words=[
+            Word(
+                start=round(w.start, 3),
+                end=round(w.end, 3),
+                word=w.word,
+                probability=round(w.probability, 4),
             )
+            for w in seg.words or []
+        ],
+        avg_logprob=seg.avg_logprob,
+        no_speech_prob=seg.no_speech_prob,
+        compression_ratio=seg.compression_ratio,
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from catalog.types import Segment
+from catalog.types import Segment, Word
 
 STOCK_PHRASES = {
     "thank you",
@@ -68,19 +68,7 @@ def collapse_loop(seg: Segment) -> Segment:
 def _keep_words(seg: Segment, cut_from: int, cut_to: int) -> Segment:
     """Drop tokens [cut_from, cut_to) from the segment, text and timings."""
     if len(seg.words) == len(_words(seg.text)) and seg.words:
-        kept = seg.words[:cut_from] + seg.words[cut_to:]
-        text = "".join(w.word for w in kept).strip()
-        return Segment(
-            kept[0].start,
-            kept[-1].end,
-            text,
-            kept,
-            seg.speaker,
-            seg.avg_logprob,
-            seg.no_speech_prob,
-            seg.compression_ratio,
-            seg.turn,
-        )
+        return with_words(seg, seg.words[:cut_from] + seg.words[cut_to:])
     tokens = seg.text.split()
     text = " ".join(tokens[:cut_from] + tokens[cut_to:])
     return Segment(
@@ -88,6 +76,21 @@ def _keep_words(seg: Segment, cut_from: int, cut_to: int) -> Segment:
         seg.end,
         text,
         seg.words,
+        seg.speaker,
+        seg.avg_logprob,
+        seg.no_speech_prob,
+        seg.compression_ratio,
+        seg.turn,
+    )
+
+
+def with_words(seg: Segment, words: list[Word]) -> Segment:
+    """The segment cut down to some of its words, text and times following them."""
+    return Segment(
+        words[0].start,
+        words[-1].end,
+        "".join(w.word for w in words).strip(),
+        words,
         seg.speaker,
         seg.avg_logprob,
         seg.no_speech_prob,

@@ -1,0 +1,109 @@
+"""Speech the batched decoder skipped, found and decoded again.
+
+The batched pipeline packs VAD speech into ~30 s windows and decodes each as
+one text without timestamps. On a crowded window (a roll call, a run of short
+turns, an odd voice) Whisper can end that text early, and whole sentences
+vanish without a trace: on a scripted hearing, 17 s of a 64 s recording
+came back empty, including a question and the vote. A dropped sentence is
+worse than a misheard word, because nobody can search for it.
+
+So after the batched pass every speech region is checked against the word
+timings: a region of real length that almost no word lands in was skipped.
+(Repetition loops are collapsed first, so a region the model filled with
+"Tukwila, Tukwila, …" counts as skipped too.)
+Those regions are decoded again, each as its own short clip, and their
+words replace whatever stray words the first pass put there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from catalog.types import Segment, Word
+from transcribe.guards import with_words
+
+SAMPLE_RATE = 16000
+# A region shorter than this may be a cough or "mm"; the words the model
+# wrote near it can reasonably have been timed a little to one side.
+MIN_REGION = 0.8
+# Share of a region's time that words cover. Spoken regions measured
+# 0.2-1.0 (a lone "Present." in a 1.3 s region: 0.2); skipped ones 0-0.12.
+MIN_COVERAGE = 0.15
+# Silence inside one re-decoded clip. Neighbouring regions decode better
+# together (context) but a clip must stay short enough not to be skipped again.
+JOIN_GAP = 0.6
+MAX_CLIP = 12.0
+
+
+@dataclass(frozen=True)
+class Region:
+    start: float
+    end: float
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+    def holds(self, word: Word) -> bool:
+        return self.start <= (word.start + word.end) / 2 < self.end
+
+
+def speech_regions(audio: np.ndarray, max_speech: float = 30.0) -> list[Region]:
+    """Where the VAD hears speech, with the options the batched pipeline uses."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    options = VadOptions(max_speech_duration_s=max_speech, min_silence_duration_ms=160)
+    return [
+        Region(r["start"] / SAMPLE_RATE, r["end"] / SAMPLE_RATE)
+        for r in get_speech_timestamps(audio, options)
+    ]
+
+
+def coverage(region: Region, words: list[Word]) -> float:
+    covered = sum(max(0.0, min(region.end, w.end) - max(region.start, w.start)) for w in words)
+    return covered / region.duration if region.duration > 0 else 1.0
+
+
+def skipped(regions: list[Region], segments: list[Segment]) -> list[Region]:
+    """Regions long enough to hold words that the first pass left (nearly) empty."""
+    words = [w for s in segments for w in s.words]
+    return [
+        r
+        for r in regions
+        if r.duration >= MIN_REGION
+        and coverage(r, [w for w in words if w.start < r.end and w.end > r.start]) < MIN_COVERAGE
+    ]
+
+
+def clips(regions: list[Region]) -> list[Region]:
+    """Adjacent skipped regions joined into short clips to decode again."""
+    joined: list[Region] = []
+    for region in regions:
+        last = joined[-1] if joined else None
+        if last and region.start - last.end <= JOIN_GAP and region.end - last.start <= MAX_CLIP:
+            joined[-1] = Region(last.start, region.end)
+        else:
+            joined.append(region)
+    return joined
+
+
+def splice(first: list[Segment], redone: list[Segment], regions: list[Region]) -> list[Segment]:
+    """The first pass with each re-decoded region's words put in place.
+
+    A region the second pass also found empty (noise the VAD took for speech)
+    keeps what the first pass had there.
+    """
+    filled = [r for r in regions if any(r.holds(w) for s in redone for w in s.words)]
+    if not filled:
+        return first
+    kept: list[Segment] = []
+    for seg in first:
+        words = [w for w in seg.words if not any(r.holds(w) for r in filled)]
+        if len(words) == len(seg.words):
+            kept.append(seg)
+        elif words:
+            kept.append(with_words(seg, words))
+    added = [s for s in redone if any(r.holds(w) for r in filled for w in s.words)]
+    return sorted(kept + added, key=lambda s: s.start)
