@@ -10,16 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.diarization import (
-    MEETING_1,
-    MEETING_2,
-    der,
-    have_espeak,
-    load_wav,
-    mapping,
-    read_rttm,
-    scripted_meeting,
-)
+from benchmarks.diarization import der, load_wav, mapping, read_rttm
+from benchmarks.scripted import MEETING_1, MEETING_2, have_espeak, scripted_meeting
 from catalog import Catalog
 from catalog.errors import ModelError
 from catalog.types import Segment, Word

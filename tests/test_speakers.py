@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks.diarization import have_espeak, scripted_meeting
+from benchmarks.scripted import have_espeak, scripted_meeting
 from catalog.speakers import APPLY_AT
 from tests.conftest import run
 

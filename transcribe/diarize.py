@@ -1,6 +1,6 @@
 """Who spoke when: speaker diarization behind one ``Diarizer`` seam.
 
-The default, ``resemblyzer``, reads the meeting ten minutes at a time (so
+The default, ``resemblyzer``, reads the meeting two minutes at a time (so
 memory does not grow with its length), finds speech with the Silero VAD that
 faster-whisper bundles, embeds overlapping 1.6 s windows of it with
 resemblyzer's d-vectors, clusters them with average-linkage agglomerative
@@ -28,10 +28,14 @@ from catalog.errors import ModelError
 from transcribe.turns import Turn, to_turns
 from transcribe.voices import EMBED_DIM, MIN_WINDOW_S, SAMPLE_RATE, WINDOW_S, Span
 
-# Audio is decoded and searched for speech this many seconds at a time: ten
-# minutes of 16 kHz float32 is 38 MB, where a whole 6-hour meeting would be
-# 1.4 GB (and Silero's wrapper copies its input twice more).
-VAD_CHUNK_S = 600.0
+# Audio is decoded and searched for speech this many seconds at a time, so
+# memory does not grow with the meeting: a whole 6-hour meeting would be
+# 1.4 GB of float32 before Silero's copies. Silero's ONNX run costs about
+# 2 MB per second of block on top of the block itself; on a 2-hour file the
+# diarizer's peak RSS was 450 MB with 60 s blocks, 520 MB with 120 s, 680 MB
+# with 600 s, and 1350 MB decoding it whole (torch and the models are 270 MB
+# of each). Speech longer than half a block is rare, and is cut, not lost.
+VAD_CHUNK_S = 120.0
 # Speech ending this close to a block's end may run on past it: that region
 # is decoded again at the head of the next block rather than cut.
 BLOCK_EDGE_S = 0.5
