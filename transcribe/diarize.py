@@ -31,10 +31,10 @@ from transcribe.voices import EMBED_DIM, MIN_WINDOW_S, SAMPLE_RATE, WINDOW_S, Sp
 # Audio is decoded and searched for speech this many seconds at a time, so
 # memory does not grow with the meeting: a whole 6-hour meeting would be
 # 1.4 GB of float32 before Silero's copies. Silero's ONNX run costs about
-# 2 MB per second of block on top of the block itself; on a 2-hour file the
-# diarizer's peak RSS was 450 MB with 60 s blocks, 520 MB with 120 s, 680 MB
-# with 600 s, and 1350 MB decoding it whole (torch and the models are 270 MB
-# of each). Speech longer than half a block is rare, and is cut, not lost.
+# 2 MB per second of block on top of the block itself. Diarizing a 2-hour
+# file peaked at 510 MB of RSS with 120 s blocks, 710 MB with 600 s, and
+# 1350 MB decoding it whole (torch and the models are 270 MB of each). Speech
+# longer than half a block is rare, and is cut there, not lost.
 VAD_CHUNK_S = 120.0
 # Speech ending this close to a block's end may run on past it: that region
 # is decoded again at the head of the next block rather than cut.
