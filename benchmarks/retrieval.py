@@ -220,12 +220,12 @@ def _spans(index: SearchIndex) -> dict[int, list[tuple[float, float, int]]]:
 
 
 def _chunk_of(hit: Hit, spans: dict[int, list[tuple[float, float, int]]]) -> int:
-    """The chunk a hit was cut from: the one of its meeting that holds the
-    hit's times (a quote lies inside its chunk)."""
+    """The chunk a hit quotes from: the hit's context is that chunk."""
     for start, end, cid in spans[hit.meeting_id]:
-        if start - 1e-6 <= hit.start and hit.end <= end + 1e-6:
+        if (start, end) == (hit.context_start, hit.context_end):
+            assert start <= hit.start <= hit.end <= end, "the quote lies inside its chunk"
             return cid
-    raise AssertionError(f"no chunk holds {hit.start}-{hit.end} of meeting {hit.meeting_id}")
+    raise AssertionError(f"no chunk spans {hit.context_start}-{hit.context_end} of meeting {hit.meeting_id}")
 
 
 def hybrid(weights: Weights = DEFAULT) -> Callable[[Run], list[int]]:

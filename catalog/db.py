@@ -215,8 +215,12 @@ class Catalog:
             ],
         )
 
-    def segments(self, meeting_id: int) -> list[Segment]:
-        """The transcript, each segment with its speaker's display name."""
+    def segments(
+        self, meeting_id: int, start: float | None = None, end: float | None = None
+    ) -> list[Segment]:
+        """The transcript, each segment with its speaker's display name;
+        with ``start`` and ``end``, only the segments overlapping that span
+        (a search hit's quote reads a few, not the whole meeting)."""
         from catalog.speakers import APPLY_AT
 
         rows = self.conn.execute(
@@ -225,8 +229,9 @@ class Catalog:
             " COALESCE(sp.name, CASE WHEN sp.proposed_score >= ? THEN 'probably ' || sp.proposed_name END,"
             " sp.label) AS speaker"
             " FROM segments s LEFT JOIN speakers sp ON sp.id = s.speaker_id"
-            " WHERE s.meeting_id = ? ORDER BY s.seq",
-            (APPLY_AT, meeting_id),
+            " WHERE s.meeting_id = ? AND (? IS NULL OR s.end_time >= ?) AND (? IS NULL OR s.start_time <= ?)"
+            " ORDER BY s.seq",
+            (APPLY_AT, meeting_id, start, start, end, end),
         )
         return [
             Segment.from_dict(

@@ -128,7 +128,15 @@ class Chunk(Record):
 
 @dataclass
 class Hit(Record):
-    """One search result, shaped as ``search --json`` prints it."""
+    """One search result, shaped as ``search --json`` prints it.
+
+    ``text``, ``start`` and ``end`` are the quote: the sentence or few of the
+    matching passage that answer the query, timed from its first word to its
+    last, and ``url`` opens the recording at ``start``. ``context`` is the
+    whole passage (chunk) around the quote, spoken from ``context_start`` to
+    ``context_end``; records saved before quotes existed have the passage as
+    their text and no context.
+    """
 
     meeting_id: int
     meeting_title: str
@@ -140,6 +148,9 @@ class Hit(Record):
     text: str
     score: float
     url: str
+    context: str = ""
+    context_start: float | None = None
+    context_end: float | None = None
 
 
 def parse_date(value: str, what: str = "date") -> str:

@@ -15,12 +15,14 @@ it. Weights were tuned on the qmsum-committee train and val queries only
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from catalog.types import Chunk
 
 RRF_K = 60
+WORDS = re.compile(r"\w+")
 
 Ranked = dict[str, list[tuple[int, float]]]
 
@@ -153,17 +155,53 @@ def _context(scores: dict[int, float], chunks: Mapping[int, Chunk], w: Weights) 
 def _fold(
     ranking: list[tuple[int, float]], chunks: Mapping[int, Chunk], span: int
 ) -> list[tuple[int, float]]:
-    """Drop a chunk when a better one by the same speaker, within ``span``
-    places of the same meeting, is already listed: both are one stretch of
-    one person's talk, and the reader needs only the better."""
+    """Drop a chunk when a better one already listed is (a) by the same
+    speaker within ``span`` places of the same meeting, one stretch of one
+    person's talk, or (b) the same words anywhere: a statement read out at
+    every meeting, or a transcript that repeats itself. The reader needs
+    only the better of each."""
     kept: list[tuple[int, float]] = []
     taken: dict[tuple[int, int], str | None] = {}
+    seen = _Repeats()
     for cid, score in ranking:
         chunk = chunks.get(cid)
         if chunk is not None:
             near = [(chunk.meeting_id, chunk.seq + d) for d in range(-span, span + 1)]
             if any(place in taken and taken[place] == chunk.speaker for place in near):
                 continue
+            if seen.repeats(chunk.text):
+                continue
             taken[(chunk.meeting_id, chunk.seq)] = chunk.speaker
         kept.append((cid, score))
     return kept
+
+
+SHINGLE = 4  # words
+REPEAT_SHARE = 0.8
+
+
+class _Repeats:
+    """Texts already listed, as sets of word shingles. A text repeats one
+    when most of the shorter one's shingles are in both, so a passage read
+    again with a word changed, or inside a longer chunk, still folds."""
+
+    def __init__(self) -> None:
+        self.holders: dict[tuple[str, ...], list[int]] = {}
+        self.sizes: list[int] = []
+
+    def repeats(self, text: str) -> bool:
+        """Whether ``text`` repeats one seen before; if not, remember it."""
+        words = WORDS.findall(text.lower())
+        shingles = {tuple(words[i : i + SHINGLE]) for i in range(max(1, len(words) - SHINGLE + 1))}
+        shared: dict[int, int] = {}
+        for shingle in shingles:
+            for other in self.holders.get(shingle, ()):
+                shared[other] = shared.get(other, 0) + 1
+        for other, count in shared.items():
+            if count >= REPEAT_SHARE * min(len(shingles), self.sizes[other]):
+                return True
+        me = len(self.sizes)
+        self.sizes.append(len(shingles))
+        for shingle in shingles:
+            self.holders.setdefault(shingle, []).append(me)
+        return False

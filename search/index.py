@@ -6,14 +6,17 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from catalog.db import Catalog
 from catalog.errors import QueryError
-from catalog.types import Chunk, Hit, Segment
+from catalog.types import Chunk, Hit, Meeting, Segment
 from search.chunking import chunk_segments
 from search.embed import BUNDLED, Embedder, get_embedder
 from search.fusion import fuse
 from search.links import deep_link
 from search.query import SearchQuery, is_strict
+from search.quotes import Quote, chunk_sentences, pick_quote
 from search.store import SQLiteStore
 
 # Bump when chunking changes, so ``onrecord reindex`` redoes every meeting.
@@ -98,51 +101,83 @@ class SearchIndex:
                 "list a meeting's speakers with: onrecord speakers MEETING"
             )
 
-    def rank(self, query: SearchQuery) -> tuple[list[tuple[int, float]], dict[int, Chunk]]:
+    def rank(
+        self, query: SearchQuery, vector: np.ndarray | None = None
+    ) -> tuple[list[tuple[int, float]], dict[int, Chunk]]:
         """The fused ranking of chunk ids, best first, with the candidates'
-        records (the fusion reads their meeting, place and speaker)."""
-        vector = self.embedder.embed_batch([query.text])[0]
+        records (the fusion reads their meeting, place, speaker and text)."""
+        if vector is None:
+            vector = self.embedder.embed_batch([query.text])[0]
         ranked = self.store.search(query, vector)
         chunks = self.store.chunks(list(dict.fromkeys(cid for found in ranked.values() for cid, _ in found)))
         return fuse(ranked, chunks, keyword_only=is_strict(query.text)), chunks
 
     def search(self, query: SearchQuery) -> list[Hit]:
         self.check(query)
-        fused, chunks = self.rank(query)
+        vector = self.embedder.embed_batch([query.text])[0]
+        fused, chunks = self.rank(query, vector)
         if query.order == "date":
-            fused = self._by_date(fused[:DATE_ORDER_POOL])
+            fused = self._by_date(fused[:DATE_ORDER_POOL], chunks)
         page = fused[query.offset : query.offset + query.limit]
+        return self._hits([(chunks[cid], round(score, 6)) for cid, score in page], query.text, vector)
+
+    def _hits(self, found: list[tuple[Chunk, float]], text: str, vector: np.ndarray | None) -> list[Hit]:
+        """Hits for ranked chunks: each quotes the sentences that answer
+        ``text`` and keeps its whole chunk as context."""
+        quotes = self.quotes([chunk for chunk, _ in found], text, vector)
+        meetings: dict[int, Meeting | None] = {}
         hits = []
-        meetings = {}
-        for chunk_id, score in page:
-            chunk = chunks.get(chunk_id)
-            if chunk is None:
-                continue  # deleted since the ranking was read
+        for (chunk, score), quote in zip(found, quotes, strict=True):
             if chunk.meeting_id not in meetings:
                 meetings[chunk.meeting_id] = self.catalog.meeting(chunk.meeting_id)
             meeting = meetings[chunk.meeting_id]
             if meeting is None:
-                continue
+                continue  # deleted since the ranking was read
             hits.append(
                 Hit(
                     meeting_id=chunk.meeting_id,
                     meeting_title=meeting.title,
                     meeting_date=meeting.date,
                     body=meeting.body,
-                    start=chunk.start,
-                    end=chunk.end,
+                    start=quote.start,
+                    end=quote.end,
                     speaker=chunk.speaker,
-                    text=chunk.text,
-                    score=round(score, 6),
-                    url=deep_link(meeting.source_url, chunk.start, meeting.id, self.base_url),
+                    text=quote.text,
+                    score=score,
+                    url=deep_link(meeting.source_url, quote.start, meeting.id, self.base_url),
+                    context=chunk.text,
+                    context_start=chunk.start,
+                    context_end=chunk.end,
                 )
             )
         return hits
 
-    def _by_date(self, fused: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    def quotes(self, chunks: list[Chunk], text: str, vector: np.ndarray | None) -> list[Quote]:
+        """The quote inside each chunk. Chunks whose sentences share no word
+        with the query (found by meaning) are quoted by meaning, with all
+        their sentences embedded in one batch."""
+        found = [chunk_sentences(c, self.catalog.segments(c.meeting_id, c.start, c.end)) for c in chunks]
+        picks = [pick_quote(sentences, text) for sentences in found]
+        unmatched = [i for i, pick in enumerate(picks) if pick is not None and pick.score <= 0]
+        if unmatched and vector is not None:
+            texts = list(dict.fromkeys(s.text for i in unmatched for s in found[i]))
+            known = dict(zip(texts, self.embedder.embed_batch(texts), strict=True))
+
+            def embed(batch: list[str]) -> np.ndarray:
+                return np.vstack([known[t] for t in batch])
+
+            for i in unmatched:
+                picks[i] = pick_quote(found[i], text, vector, embed)
+        # A transcript edited since indexing may no longer hold the chunk's
+        # sentences; the whole chunk is then the quote.
+        return [
+            pick or Quote(start=c.start, end=c.end, text=c.text, score=0.0)
+            for c, pick in zip(chunks, picks, strict=True)
+        ]
+
+    def _by_date(self, fused: list[tuple[int, float]], chunks: dict[int, Chunk]) -> list[tuple[int, float]]:
         """Newest meetings first, among the relevant passages; within a
         meeting, in the order they were said."""
-        chunks = self.store.chunks([chunk_id for chunk_id, _ in fused])
         dates = {m.id: m.date or "" for m in self.catalog.meetings()}
 
         def key(item: tuple[int, float]) -> tuple[str, int, float]:
@@ -180,22 +215,9 @@ class SearchIndex:
             if chunk and _holds_all(chunk.text, wanted):
                 scores[cid] = max(scores.get(cid, 0.0), 1.0)
         best = sorted(scores.items(), key=lambda item: -item[1])
-        return [
-            Hit(
-                meeting_id,
-                meeting.title,
-                meeting.date,
-                meeting.body,
-                c.start,
-                c.end,
-                c.speaker,
-                c.text,
-                round(score, 4),
-                deep_link(meeting.source_url, c.start, meeting.id, self.base_url),
-            )
-            for cid, score in best
-            if (c := chunks.get(cid)) is not None
-        ]
+        return self._hits(
+            [(chunks[cid], round(score, 4)) for cid, score in best if cid in chunks], text, vector
+        )
 
 
 WORD = re.compile(r"\w+")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from catalog import Catalog, Meeting, Segment, Word
+from catalog import Catalog, Meeting, OnRecordError, Segment, Word
 from search import SearchIndex, SearchQuery
 from search.chunking import sentences
 from search.embed import Embedder
@@ -281,3 +281,77 @@ def test_the_quote_is_the_sentence_that_answers(council: SearchIndex, minilm: Em
     by_meaning = pick_quote(chief, "stopping people at a red light", vector, minilm.embed_batch)
     assert by_meaning is not None and "traffic stop" in by_meaning.text
     assert np.isfinite(by_meaning.score)
+
+
+def test_each_hit_quotes_its_best_sentence_with_exact_times(council: SearchIndex) -> None:
+    [hit, *_] = council.search(SearchQuery("two more librarians for Sunday"))
+    words = council_segments()[2].words
+    assert hit.text.startswith("We are asking for two more librarians")
+    assert hit.start == next(w.start for w in words if w.word.strip() == "We")
+    assert hit.end == next(w.end for w in words if w.word.strip() == "school.")
+    # The whole passage stays as context around the quote.
+    assert hit.context.startswith("On the library budget") and hit.text in hit.context
+    assert hit.context_start is not None and hit.context_end is not None
+    assert hit.context_start < hit.start < hit.end <= hit.context_end
+    # The link opens the recording at the quote, not at the passage.
+    assert hit.url.endswith(f"#t={int(hit.start)}") and int(hit.start) > int(hit.context_start)
+    # Found by meaning alone: quoted by meaning.
+    [chief, *_] = council.search(SearchQuery("stopping people at a red light"))
+    assert "traffic stop" in chief.text and chief.text != chief.context
+
+
+def test_a_speakers_name_finds_their_passages(council: SearchIndex) -> None:
+    # "Ruiz" is never said; it is who spoke.
+    [hit, *_] = council.search(SearchQuery("Ruiz"))
+    assert hit.speaker == "Councilmember Ruiz" and "Ruiz" not in hit.context
+    assert council.search(SearchQuery("Okafor AND budget"))[0].speaker == "Councilmember Okafor"
+
+
+def test_a_statement_read_at_every_meeting_is_one_hit(tmp_path: Path, minilm: Embedder) -> None:
+    catalog = Catalog(tmp_path / "onrecord.db")
+    index = SearchIndex(catalog, "all-MiniLM-L6-v2", "http://app.example", embedder=minilm)
+    for day, topic in [("2024-01-08", 2), ("2024-01-22", 4)]:
+        segments = council_segments([TURNS[topic], TURNS[6]])
+        meeting = catalog.add_meeting(
+            Meeting(title=day, body="Springfield City Council", source_url=f"file:///{day}.mp4", date=day),
+            None,
+            segments,
+        )
+        assert meeting.id is not None
+        index.index_meeting(meeting.id, segments)
+    hits = index.search(SearchQuery("public comment speakers"))
+    assert sum("Public comment is now open" in h.context for h in hits) == 1
+    # Each meeting's own passage still comes back.
+    contexts = " ".join(h.context for h in hits)
+    assert "librarians" in contexts and "potholes" in contexts
+    catalog.close()
+
+
+@pytest.mark.parametrize(
+    ("typed", "filters", "message"),
+    [
+        ("", {}, "Empty query"),
+        ("   \t ", {}, "Empty query"),
+        ("levy " * 2000, {}, "keep it under"),
+        ("levy", {"body": "Atlantis"}, "No body named 'Atlantis'; known bodies: Springfield City Council"),
+        ("levy", {"speaker": "Nobody"}, "No speaker named 'Nobody'"),
+        ("levy", {"since": "2024-05-01", "until": "2024-01-01"}, "swap them"),
+        ("levy", {"since": "last tuesday"}, "use YYYY-MM-DD"),
+        ("levy", {"limit": 0}, "between 1 and 100"),
+    ],
+)
+def test_bad_queries_say_how_to_fix_them(
+    council: SearchIndex, typed: str, filters: dict[str, object], message: str
+) -> None:
+    with pytest.raises(OnRecordError, match=re.escape(message)) as caught:
+        council.search(SearchQuery(typed, **filters))  # type: ignore[arg-type]
+    assert "\n" not in str(caught.value)
+
+
+def test_filters_narrow_the_hits(council: SearchIndex) -> None:
+    found = council.search(SearchQuery("levy", speaker="councilmember webb"))
+    assert found and {h.speaker for h in found} == {"Councilmember Webb"}
+    assert council.search(SearchQuery("levy", since="2030-01-01")) == []
+    everything = council.search(SearchQuery("council", limit=100))
+    page = council.search(SearchQuery("council", limit=2, offset=2))
+    assert [h.context for h in page] == [h.context for h in everything[2:4]]
