@@ -101,8 +101,7 @@ def main() -> None:
         "Semantic alert threshold (MiniLM cosine) on QMSum",
         rows,
         [
-            f"{len(queries)} specific + topic queries; {len(texts)} passages,"
-            " 36 meetings of two committees",
+            f"{len(queries)} specific + topic queries; {len(texts)} passages, 36 meetings of two committees",
             "false alarm: the query fires on a meeting of the other committee (surely unrelated)",
             "passages of the query's own meeting outside its judged turns are not counted either way",
         ],

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -41,6 +42,18 @@ class SpeakerInfo:
         if self.proposed_name and (self.proposed_score or 0) >= APPLY_AT:
             return f"probably {self.proposed_name}"
         return self.label
+
+    def summary(self) -> dict[str, Any]:
+        """The shape ``onrecord speakers --json`` and the API print."""
+        return {
+            "label": self.label,
+            "name": self.name,
+            "display": self.display,
+            "proposed_name": self.proposed_name,
+            "proposed_score": self.proposed_score,
+            "seconds": round(self.seconds, 1),
+            "sample": self.sample,
+        }
 
 
 def _vector(blob: bytes | None) -> np.ndarray | None:

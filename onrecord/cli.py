@@ -302,18 +302,7 @@ def speakers(settings: Settings, meeting_id: int, naming: tuple[str, str] | None
             pipeline.index.store.rename_speaker(meeting_id, before, name.strip())
         found = book.speakers(meeting_id)
     if as_json:
-        rows = [
-            {
-                "label": s.label,
-                "name": s.name,
-                "display": s.display,
-                "proposed_name": s.proposed_name,
-                "proposed_score": s.proposed_score,
-                "seconds": round(s.seconds, 1),
-                "sample": s.sample,
-            }
-            for s in found
-        ]
+        rows = [s.summary() for s in found]
         click.echo(json.dumps({"meeting_id": meeting_id, "speakers": rows}, indent=2))
         return
     if not found:

@@ -30,8 +30,13 @@ from catalog import OnRecordError, parse_date
 
 SOURCE_KEYS = {"url", "vocabulary", "engine", "model", "captions", "since", "until"}
 BODY_KEYS = {"name", "sources", "vocabulary", "engine", "model", "captions", "since", "until"}
-YTDLP_KEYS = {"cookies": "cookiefile", "proxy": "proxy", "sleep": "sleep_interval_requests",
-              "rate_limit": "ratelimit", "user_agent": "http_headers"}
+YTDLP_KEYS = {
+    "cookies": "cookiefile",
+    "proxy": "proxy",
+    "sleep": "sleep_interval_requests",
+    "rate_limit": "ratelimit",
+    "user_agent": "http_headers",
+}
 
 
 @dataclass(frozen=True)

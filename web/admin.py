@@ -41,19 +41,6 @@ def services() -> Services:
     return current_app.extensions["onrecord"]
 
 
-def speaker_row(s: SpeakerInfo) -> dict[str, Any]:
-    """A speaker as the API and ``onrecord speakers --json`` show it."""
-    return {
-        "label": s.label,
-        "name": s.name,
-        "display": s.display,
-        "proposed_name": s.proposed_name,
-        "proposed_score": s.proposed_score,
-        "seconds": round(s.seconds, 1),
-        "sample": s.sample,
-    }
-
-
 def meeting_speakers(meeting_id: int) -> list[SpeakerInfo]:
     """A meeting's speakers, or a 404 when there is no such meeting."""
     s = services()
@@ -108,14 +95,14 @@ def name_speaker_form(meeting_id: int, label: str) -> Response:
 @admin.get("/api/meetings/<int:meeting_id>/speakers")
 def api_speakers(meeting_id: int) -> Response:
     found = meeting_speakers(meeting_id)
-    return jsonify({"meeting_id": meeting_id, "speakers": [speaker_row(sp) for sp in found]})
+    return jsonify({"meeting_id": meeting_id, "speakers": [sp.summary() for sp in found]})
 
 
 @admin.post("/api/meetings/<int:meeting_id>/speakers/<label>")
 def api_name_speaker(meeting_id: int, label: str) -> Response:
     services().require_admin()
     named = name_speaker(meeting_id, label, _json_body().get("name"))
-    return jsonify({"meeting_id": meeting_id, "speaker": speaker_row(named)})
+    return jsonify({"meeting_id": meeting_id, "speaker": named.summary()})
 
 
 # -- saved searches ---------------------------------------------------------
