@@ -118,6 +118,16 @@ def _is_noise(term: str) -> bool:
     return term.strip('"').lower() in NOISE
 
 
+def or_terms(text: str) -> list[str] | None:
+    """The OR-ed terms of a natural-language query, as ``fts_expression``
+    joins them; None when the user typed operators, phrases or prefixes,
+    whose meaning must be kept exactly."""
+    if is_strict(text) or any(kind == "op" for _, kind in _parts(text)):
+        return None
+    parts = _parts(text)
+    return [item for item, _ in [p for p in parts if not (p[1] == "word" and _is_noise(p[0]))] or parts]
+
+
 def fts_expression(text: str) -> str | None:
     """Build an FTS5 MATCH string: quoted phrases and words, optional
     ``word*`` prefixes and AND/OR/NOT between terms. Plain words are OR-ed so

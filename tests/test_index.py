@@ -142,3 +142,29 @@ def test_an_older_store_upgrades_and_finds_passages_by_speaker(
     assert upgraded.store.search(SearchQuery("Simmons"), None)["bm25"] == []
     assert len(upgraded.store.search(SearchQuery("Ortega"), None)["bm25"]) == len(found)
     catalog.close()
+
+
+def test_a_big_store_scores_only_the_rarer_words_of_a_long_question(
+    index: SearchIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # BM25 scores every passage holding any OR-ed word; past the posting
+    # budget a question keeps its rarest words and meaning does the rest.
+    import search.store as store_module
+    from search.query import or_terms
+
+    question = "council members vote on the budget and the roll call"
+    terms = or_terms(question)
+    assert terms is not None
+    passages = {t: index.store._passages_with(t) for t in terms}
+    rarest = min((t for t in terms if passages[t]), key=passages.__getitem__)
+
+    def bm25_ids(text: str) -> set[int]:
+        return {cid for cid, _ in index.store.search(SearchQuery(text), None)["bm25"]}
+
+    everything = bm25_ids(question)
+    monkeypatch.setattr(store_module, "POSTING_BUDGET", passages[rarest])
+    pruned = bm25_ids(question)
+    assert pruned and pruned <= bm25_ids(rarest) < everything
+    # Typed operators and phrases are kept exactly as written.
+    assert bm25_ids('"roll call" OR council') == bm25_ids('"roll call" OR council')
+    assert or_terms('"roll call" council') is None
