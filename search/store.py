@@ -30,7 +30,8 @@ CANDIDATES = 200
 # this CPU: a million-chunk store has 137,000 passages with "says" in them.
 # A natural-language query keeps its rarest words while their passages add
 # up to this many, the rest are left to the dense side, which reads meaning
-# anyway. Smaller stores never reach it, so their ranking is untouched.
+# anyway; if still more passages match, the newest this many are scored.
+# Smaller stores never reach it, so their ranking is untouched.
 POSTING_BUDGET = 12_000
 # bm25() weights of the FTS5 columns (text, speaker): a name in the query
 # should favour that speaker's passages without outweighing what was said.
@@ -336,16 +337,21 @@ class SQLiteStore(Store):
         expression = fts_expression(q.text)
         if expression is None:
             return []
-        terms = or_terms(q.text)
-        if terms and len(terms) > 1 and self.vector_count() > POSTING_BUDGET:
-            expression = " OR ".join(self._affordable(terms))
+        newest_first_from = 0
+        if self.vector_count() > POSTING_BUDGET:
+            terms = or_terms(q.text)
+            if terms and len(terms) > 1:
+                expression = " OR ".join(self._affordable(terms))
+            newest_first_from = self._budget_start(expression)
         try:
             rows = self.conn.execute(
                 "SELECT c.id, f.rank FROM chunks_fts f"
                 " JOIN chunks c ON c.id = f.rowid"
                 " JOIN meetings m ON m.id = c.meeting_id JOIN bodies b ON b.id = m.body_id"
-                " WHERE chunks_fts MATCH ? AND f.rank MATCH ?" + FILTER_SQL + " ORDER BY f.rank LIMIT ?",
-                [expression, _rank_function(), *_filter_params(q), CANDIDATES],
+                " WHERE chunks_fts MATCH ? AND f.rank MATCH ? AND f.rowid >= ?"
+                + FILTER_SQL
+                + " ORDER BY f.rank LIMIT ?",
+                [expression, _rank_function(), newest_first_from, *_filter_params(q), CANDIDATES],
             )
             return [(r[0], -r[1]) for r in rows]
         except sqlite3.OperationalError as exc:
@@ -364,6 +370,17 @@ class SQLiteStore(Store):
             kept.append(term)
             total += found[term]
         return [t for t in terms if t in kept]
+
+    def _budget_start(self, expression: str) -> int:
+        """The first chunk id to score so that at most the budget's worth of
+        the newest matching passages are scored (0: all of them fit). Even a
+        query's rarest word can be in more passages than the budget allows;
+        then keywords rank the newest ones, which a monitor cares most about."""
+        row = self.conn.execute(
+            "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?",
+            (expression, POSTING_BUDGET),
+        ).fetchone()
+        return int(row[0]) + 1 if row else 0
 
     def _passages_with(self, term: str) -> int:
         # Counting stops past the budget: a common word costs no more than a rare one.
