@@ -168,3 +168,15 @@ def test_a_big_store_scores_only_the_rarer_words_of_a_long_question(
     # Typed operators and phrases are kept exactly as written.
     assert bm25_ids('"roll call" OR council') == bm25_ids('"roll call" OR council')
     assert or_terms('"roll call" council') is None
+
+
+def test_past_the_budget_keywords_rank_the_newest_passages(
+    index: SearchIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import search.store as store_module
+
+    everything = [cid for cid, _ in index.store.search(SearchQuery("council"), None)["bm25"]]
+    assert len(everything) > 3
+    monkeypatch.setattr(store_module, "POSTING_BUDGET", 3)
+    newest = [cid for cid, _ in index.store.search(SearchQuery("council"), None)["bm25"]]
+    assert sorted(newest) == sorted(everything)[-3:]
