@@ -17,10 +17,11 @@ import numpy as np
 
 from catalog.types import Chunk, Segment
 from search.chunking import Sentence, sentences
-from search.query import query_terms
+from search.query import OPERATORS, query_terms
 
 QUOTE_WORDS = 40
 MAX_SENTENCES = 3
+PAIR = 0.25  # a matching word pair counts a quarter of a matching word
 EDGE = 0.05  # seconds of slack when matching sentences to a chunk's span
 TOKEN = re.compile(r"\w+", re.UNICODE)
 
@@ -91,6 +92,11 @@ def pick_quote(
     words, phrases = query_terms(query)
     wanted = {stem(w) for w in words}
     phrase_stems = [[stem(w) for w in p] for p in phrases]
+    # Word pairs in the order typed, stopwords included: they tell "ask not
+    # what your country can do" from "ask what you can do for your country"
+    # once the content words tie.
+    typed = [stem(t) for t in TOKEN.findall(query) if t not in OPERATORS]
+    pairs = set(zip(typed, typed[1:], strict=False))
     tokens = [_stems(s.text) for s in found]
     windows = _windows(found, max_words)
 
@@ -98,7 +104,7 @@ def pick_quote(
         joined = [t for k in range(i, j + 1) for t in tokens[k]]
         hits = len(wanted & set(joined))
         hits += sum(2 * len(p) for p in phrase_stems if _contains(joined, p))
-        return float(hits)
+        return hits + PAIR * len(pairs & set(zip(joined, joined[1:], strict=False)))
 
     scores = [lexical(i, j) for i, j in windows]
     if max(scores) <= 0 and query_vector is not None and embed is not None:

@@ -29,9 +29,13 @@ def test_search_finds_the_roll_call_at_the_second_it_was_called(seattle_home: tu
         "text",
         "score",
         "url",
+        "context",
+        "context_start",
+        "context_end",
     }
-    # The clerk calls the roll about 37-49 s into the recording.
-    assert top["start"] <= 38 and top["end"] >= 48, top
+    # The clerk calls the roll about 37-49 s into the recording; the hit's
+    # start and end are its quote's, inside the passage (its context).
+    assert top["context_start"] <= top["start"] <= 38 <= top["end"] <= top["context_end"], top
     assert "call the roll" in top["text"].lower()
     assert top["body"] == "Seattle City Council"
     # A direct media file deep-links with a media fragment at the hit's second.
@@ -126,7 +130,10 @@ def test_local_file_with_overrides(home: Path) -> None:
     assert meeting["source_url"].startswith("file://")
     top = json.loads(run(home, "search", "ask not what your country can do", "--json").output)
     assert "your country" in top["results"][0]["text"].lower()
-    assert top["results"][0]["url"].endswith("/meetings/1#t=0")
+    # The link opens the recording at the quote's first word.
+    hit = top["results"][0]
+    assert "ask not" in hit["text"].lower() and hit["start"] < 11
+    assert hit["url"].endswith(f"/meetings/1#t={int(hit['start'])}")
 
 
 FEED = """<?xml version="1.0" encoding="UTF-8"?>

@@ -66,7 +66,8 @@ def test_api_search_matches_the_cli_contract(client: FlaskClient) -> None:
         "score",
         "url",
     } <= set(top)
-    assert top["start"] <= 38 and top["end"] >= 48
+    # start and end are the quote's: the sentence calling the roll, inside its passage.
+    assert top["context_start"] <= top["start"] <= 38 <= top["end"] <= top["context_end"]
 
 
 def test_pages_and_order(client: FlaskClient) -> None:
