@@ -76,6 +76,7 @@ def fuse(
     chunks: Mapping[int, Chunk] | None = None,
     keyword_only: bool = False,
     weights: Weights = DEFAULT,
+    keep: int | None = None,
 ) -> list[tuple[int, float]]:
     """Merge ``{"bm25": [(chunk id, score)…], "dense": […]}`` into one
     ranking, best first; scores are comparable within one query only.
@@ -84,6 +85,8 @@ def fuse(
     length damping, neighbour and meeting evidence and folding; without it
     the scores are only mixed. ``keyword_only`` keeps just the BM25 matches
     (see ``query.is_strict``): a quoted phrase must appear in every result.
+    ``keep`` stops folding once that many are listed: folding compares each
+    candidate's words with those above it, and a page needs only its top.
     """
     bm25 = dict(ranked.get("bm25", []))
     dense = dict(ranked.get("dense", []))
@@ -108,7 +111,7 @@ def fuse(
         scores = _context(scores, chunks, weights)
     ranking = sorted(scores.items(), key=lambda item: -item[1])
     if chunks is not None and weights.fold:
-        ranking = _fold(ranking, chunks, weights.fold)
+        ranking = _fold(ranking, chunks, weights.fold, keep)
     return ranking
 
 
@@ -153,7 +156,7 @@ def _context(scores: dict[int, float], chunks: Mapping[int, Chunk], w: Weights) 
 
 
 def _fold(
-    ranking: list[tuple[int, float]], chunks: Mapping[int, Chunk], span: int
+    ranking: list[tuple[int, float]], chunks: Mapping[int, Chunk], span: int, keep: int | None = None
 ) -> list[tuple[int, float]]:
     """Drop a chunk when a better one already listed is (a) by the same
     speaker within ``span`` places of the same meeting, one stretch of one
@@ -164,6 +167,8 @@ def _fold(
     taken: dict[tuple[int, int], str | None] = {}
     seen = _Repeats()
     for cid, score in ranking:
+        if keep is not None and len(kept) >= keep:
+            break
         chunk = chunks.get(cid)
         if chunk is not None:
             near = [(chunk.meeting_id, chunk.seq + d) for d in range(-span, span + 1)]
@@ -192,7 +197,7 @@ class _Repeats:
     def repeats(self, text: str) -> bool:
         """Whether ``text`` repeats one seen before; if not, remember it."""
         words = WORDS.findall(text.lower())
-        shingles = {tuple(words[i : i + SHINGLE]) for i in range(max(1, len(words) - SHINGLE + 1))}
+        shingles = set(zip(*(words[i:] for i in range(SHINGLE)), strict=False)) or {tuple(words)}
         shared: dict[int, int] = {}
         for shingle in shingles:
             for other in self.holders.get(shingle, ()):

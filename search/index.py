@@ -102,20 +102,22 @@ class SearchIndex:
             )
 
     def rank(
-        self, query: SearchQuery, vector: np.ndarray | None = None
+        self, query: SearchQuery, vector: np.ndarray | None = None, keep: int | None = None
     ) -> tuple[list[tuple[int, float]], dict[int, Chunk]]:
-        """The fused ranking of chunk ids, best first, with the candidates'
-        records (the fusion reads their meeting, place, speaker and text)."""
+        """The fused ranking of chunk ids, best first (the first ``keep`` of
+        it, if given), with the candidates' records (the fusion reads their
+        meeting, place, speaker and text)."""
         if vector is None:
             vector = self.embedder.embed_batch([query.text])[0]
         ranked = self.store.search(query, vector)
         chunks = self.store.chunks(list(dict.fromkeys(cid for found in ranked.values() for cid, _ in found)))
-        return fuse(ranked, chunks, keyword_only=is_strict(query.text)), chunks
+        return fuse(ranked, chunks, keyword_only=is_strict(query.text), keep=keep), chunks
 
     def search(self, query: SearchQuery) -> list[Hit]:
         self.check(query)
         vector = self.embedder.embed_batch([query.text])[0]
-        fused, chunks = self.rank(query, vector)
+        needed = DATE_ORDER_POOL if query.order == "date" else query.offset + query.limit
+        fused, chunks = self.rank(query, vector, keep=needed)
         if query.order == "date":
             fused = self._by_date(fused[:DATE_ORDER_POOL], chunks)
         page = fused[query.offset : query.offset + query.limit]
