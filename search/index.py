@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from search.store import SQLiteStore
 CHUNKER_VERSION = "chunks-2"
 # Date order sorts only the most relevant passages, not every weak match.
 DATE_ORDER_POOL = 50
+SENTENCE_CACHE = 20_000  # vectors of 384 floats: about 30 MB
 
 
 def embed_model_id(name: str) -> str:
@@ -48,6 +50,10 @@ class SearchIndex:
         self.store = SQLiteStore(
             catalog.conn, self.model_id, vectors_dir or catalog.db_path.parent / "vectors"
         )
+        # Sentence vectors for quoting hits found by meaning. The same
+        # passages come back for many queries; embedding their sentences
+        # again cost most of a search on a small archive.
+        self._sentence_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
 
     @property
     def embedder(self) -> Embedder:
@@ -162,8 +168,7 @@ class SearchIndex:
         picks = [pick_quote(sentences, text) for sentences in found]
         unmatched = [i for i, pick in enumerate(picks) if pick is not None and pick.score <= 0]
         if unmatched and vector is not None:
-            texts = list(dict.fromkeys(s.text for i in unmatched for s in found[i]))
-            known = dict(zip(texts, self.embedder.embed_batch(texts), strict=True))
+            known = self._embed_sentences([s.text for i in unmatched for s in found[i]])
 
             def embed(batch: list[str]) -> np.ndarray:
                 return np.vstack([known[t] for t in batch])
@@ -176,6 +181,18 @@ class SearchIndex:
             pick or Quote(start=c.start, end=c.end, text=c.text, score=0.0)
             for c, pick in zip(chunks, picks, strict=True)
         ]
+
+    def _embed_sentences(self, texts: list[str]) -> dict[str, np.ndarray]:
+        cache = self._sentence_vectors
+        missing = [t for t in dict.fromkeys(texts) if t not in cache]
+        if missing:
+            cache.update(zip(missing, self.embedder.embed_batch(missing), strict=True))
+        known = {t: cache[t] for t in texts}
+        for t in known:
+            cache.move_to_end(t)
+        while len(cache) > SENTENCE_CACHE:
+            cache.popitem(last=False)
+        return known
 
     def _by_date(self, fused: list[tuple[int, float]], chunks: dict[int, Chunk]) -> list[tuple[int, float]]:
         """Newest meetings first, among the relevant passages; within a
