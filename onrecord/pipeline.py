@@ -204,7 +204,7 @@ class Pipeline:
 
     def _ingest_captions(self, path: Path, overrides: Overrides) -> IngestResult:
         """A caption file is a transcript already: no audio, no Whisper."""
-        from ingest import date_in_text, file_hash
+        from ingest import file_hash
         from transcribe.captions import read_captions
 
         if not path.is_file():
@@ -214,22 +214,13 @@ class Pipeline:
         existing = self.catalog.meeting_by_hash(digest)
         if existing:
             return self._finish_existing(existing)
-        meeting = Meeting(
-            title=overrides.title or path.stem.replace("_", " "),
-            body=overrides.body or "Unsorted",
-            source_url=path.resolve().as_uri(),
-            source_id=digest[:16],
-            date=overrides.date or date_in_text(path.stem),
-            duration=segments[-1].end,
-            audio_hash=digest,
-            status="indexing",
-            transcript_source="captions",
-        )
+        meeting = _local_meeting(path, overrides, digest, segments[-1].end)
+        meeting.audio_hash, meeting.status, meeting.transcript_source = digest, "indexing", "captions"
         meeting = self.catalog.add_meeting(meeting, None, segments)
         return IngestResult(self.process(meeting), "added")
 
     def _ingest_file(self, path: Path, overrides: Overrides) -> IngestResult:
-        from ingest import date_in_text, prepare_audio
+        from ingest import prepare_audio
 
         if not path.is_file():
             raise SourceError(f"{path}: no such file; give a media file, a caption file or a URL")
@@ -239,15 +230,7 @@ class Pipeline:
             existing = self.catalog.meeting_by_hash(digest)
             if existing:
                 return self._finish_existing(existing)
-            meeting = Meeting(
-                title=overrides.title or path.stem.replace("_", " "),
-                body=overrides.body or "Unsorted",
-                source_url=path.resolve().as_uri(),
-                source_id=digest[:16],
-                date=overrides.date or date_in_text(path.stem),
-                duration=duration,
-            )
-            meeting = self._add(meeting, copy, digest, None)
+            meeting = self._add(_local_meeting(path, overrides, digest, duration), copy, digest, None)
         return IngestResult(self.process(meeting), "added")
 
     def _add(
@@ -374,3 +357,18 @@ class Pipeline:
             pid = folder.name.split("-")[0]
             if pid.isdigit() and not _pid_alive(int(pid)):
                 shutil.rmtree(folder, ignore_errors=True)
+
+
+def _local_meeting(path: Path, overrides: Overrides, digest: str, duration: float) -> Meeting:
+    """A meeting read from a file on this machine: named after the file
+    unless the user named it, identified by its content."""
+    from ingest import date_in_text
+
+    return Meeting(
+        title=overrides.title or path.stem.replace("_", " "),
+        body=overrides.body or "Unsorted",
+        source_url=path.resolve().as_uri(),
+        source_id=digest[:16],
+        date=overrides.date or date_in_text(path.stem),
+        duration=duration,
+    )
