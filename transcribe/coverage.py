@@ -11,8 +11,9 @@ So after the batched pass every speech region is checked against the word
 timings: a region of real length that almost no word lands in was skipped.
 (Repetition loops are collapsed first, so a region the model filled with
 "Tukwila, Tukwila, …" counts as skipped too.)
-Those regions are decoded again, each as its own short clip, and their
-words replace whatever stray words the first pass put there.
+Those regions are decoded again, each as its own clip (joined into longer
+clips, a run of them was skipped again), and their words replace whatever
+stray words the first pass put there.
 """
 
 from __future__ import annotations
@@ -31,10 +32,6 @@ MIN_REGION = 0.8
 # Share of a region's time that words cover. Spoken regions measured
 # 0.2-1.0 (a lone "Present." in a 1.3 s region: 0.2); skipped ones 0-0.12.
 MIN_COVERAGE = 0.15
-# Silence inside one re-decoded clip. Neighbouring regions decode better
-# together (context) but a clip must stay short enough not to be skipped again.
-JOIN_GAP = 0.6
-MAX_CLIP = 12.0
 
 
 @dataclass(frozen=True)
@@ -75,18 +72,6 @@ def skipped(regions: list[Region], segments: list[Segment]) -> list[Region]:
         if r.duration >= MIN_REGION
         and coverage(r, [w for w in words if w.start < r.end and w.end > r.start]) < MIN_COVERAGE
     ]
-
-
-def clips(regions: list[Region]) -> list[Region]:
-    """Adjacent skipped regions joined into short clips to decode again."""
-    joined: list[Region] = []
-    for region in regions:
-        last = joined[-1] if joined else None
-        if last and region.start - last.end <= JOIN_GAP and region.end - last.start <= MAX_CLIP:
-            joined[-1] = Region(last.start, region.end)
-        else:
-            joined.append(region)
-    return joined
 
 
 def splice(first: list[Segment], redone: list[Segment], regions: list[Region]) -> list[Segment]:

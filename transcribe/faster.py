@@ -134,7 +134,7 @@ class FasterWhisperTranscriber(Transcriber):
         redone, _ = self.pipeline.transcribe(
             audio,
             batch_size=self.batch_size,
-            clip_timestamps=[{"start": r.start, "end": r.end} for r in coverage.clips(missed)],
+            clip_timestamps=[{"start": r.start, "end": r.end} for r in missed],
             **common,
         )
         yield from coverage.splice(first, [_segment(seg) for seg in redone], missed)
