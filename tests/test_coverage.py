@@ -73,3 +73,11 @@ def test_every_line_of_a_crowded_hearing_is_transcribed(hearing: tuple[object, s
     print(f"{heard} words heard of {len(script.split())}")
     assert heard >= 0.9 * len(script.split())
     assert [s.start for s in segments] == sorted(s.start for s in segments)
+
+
+def test_a_segment_running_across_a_redone_region_is_cut_around_it() -> None:
+    first = [said(0.0, 9.0, "We", "have", "an", "agenda", "of", "one", "item", "today.", "Thank", "you.")]
+    redone = [said(3.2, 5.8, "Hearing", "no", "objection,", "adopted.")]
+    spliced = coverage.splice(first, redone, [Region(3.0, 6.0)])
+    assert [s.text for s in spliced] == ["We have an", "Hearing no objection, adopted.", "today. Thank you."]
+    assert all(a.end <= b.start for a, b in zip(spliced, spliced[1:], strict=False))

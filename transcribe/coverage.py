@@ -77,18 +77,32 @@ def skipped(regions: list[Region], segments: list[Segment]) -> list[Region]:
 def splice(first: list[Segment], redone: list[Segment], regions: list[Region]) -> list[Segment]:
     """The first pass with each re-decoded region's words put in place.
 
-    A region the second pass also found empty (noise the VAD took for speech)
-    keeps what the first pass had there.
+    A first-pass segment that ran across a filled region is cut in two around
+    it, and a redone segment keeps only the words inside its region, so no
+    two segments overlap. A region the second pass also found empty (noise
+    the VAD took for speech) keeps what the first pass had there.
     """
     filled = [r for r in regions if any(r.holds(w) for s in redone for w in s.words)]
     if not filled:
         return first
-    kept: list[Segment] = []
+
+    def inside(word: Word) -> bool:
+        return any(r.holds(word) for r in filled)
+
+    out: list[Segment] = []
     for seg in first:
-        words = [w for w in seg.words if not any(r.holds(w) for r in filled)]
-        if len(words) == len(seg.words):
-            kept.append(seg)
-        elif words:
-            kept.append(with_words(seg, words))
-    added = [s for s in redone if any(r.holds(w) for r in filled for w in s.words)]
-    return sorted(kept + added, key=lambda s: s.start)
+        if not any(inside(w) for w in seg.words):
+            out.append(seg)
+            continue
+        run: list[Word] = []
+        for word in [*seg.words, None]:
+            if word is not None and not inside(word):
+                run.append(word)
+            elif run:
+                out.append(with_words(seg, run))
+                run = []
+    for seg in redone:
+        words = [w for w in seg.words if inside(w)]
+        if words:
+            out.append(with_words(seg, words))
+    return sorted(out, key=lambda s: s.start)
