@@ -172,7 +172,9 @@ def _fold(
         chunk = chunks.get(cid)
         if chunk is not None:
             near = [(chunk.meeting_id, chunk.seq + d) for d in range(-span, span + 1)]
-            if any(place in taken and taken[place] == chunk.speaker for place in near):
+            # Unknown speakers (no diarization) are not known to be one person.
+            same_talk = chunk.speaker is not None
+            if same_talk and any(place in taken and taken[place] == chunk.speaker for place in near):
                 continue
             if seen.repeats(chunk.text):
                 continue

@@ -127,7 +127,9 @@ class SearchIndex:
         if query.order == "date":
             fused = self._by_date(fused[:DATE_ORDER_POOL], chunks)
         page = fused[query.offset : query.offset + query.limit]
-        return self._hits([(chunks[cid], round(score, 6)) for cid, score in page], query.text, vector)
+        # A chunk deleted since the ranking was read (a reindex) is left out.
+        found = [(chunks[cid], round(score, 6)) for cid, score in page if cid in chunks]
+        return self._hits(found, query.text, vector)
 
     def _hits(self, found: list[tuple[Chunk, float]], text: str, vector: np.ndarray | None) -> list[Hit]:
         """Hits for ranked chunks: each quotes the sentences that answer

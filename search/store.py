@@ -342,7 +342,7 @@ class SQLiteStore(Store):
             terms = or_terms(q.text)
             if terms and len(terms) > 1:
                 expression = " OR ".join(self._affordable(terms))
-            newest_first_from = self._budget_start(expression)
+            newest_first_from = self._budget_start(expression, q)
         try:
             rows = self.conn.execute(
                 "SELECT c.id, f.rank FROM chunks_fts f"
@@ -371,15 +371,26 @@ class SQLiteStore(Store):
             total += found[term]
         return [t for t in terms if t in kept]
 
-    def _budget_start(self, expression: str) -> int:
+    def _budget_start(self, expression: str, q: SearchQuery) -> int:
         """The first chunk id to score so that at most the budget's worth of
         the newest matching passages are scored (0: all of them fit). Even a
         query's rarest word can be in more passages than the budget allows;
-        then keywords rank the newest ones, which a monitor cares most about."""
-        row = self.conn.execute(
-            "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?",
-            (expression, POSTING_BUDGET),
-        ).fetchone()
+        then keywords rank the newest ones, which a monitor cares most about.
+        Counted within the query's filters: the newest passages overall may
+        all lie outside them (an older meeting, an earlier year)."""
+        if q.has_filters:
+            row = self.conn.execute(
+                "SELECT f.rowid FROM chunks_fts f"
+                " JOIN chunks c ON c.id = f.rowid"
+                " JOIN meetings m ON m.id = c.meeting_id JOIN bodies b ON b.id = m.body_id"
+                " WHERE chunks_fts MATCH ?" + FILTER_SQL + " ORDER BY f.rowid DESC LIMIT 1 OFFSET ?",
+                [expression, *_filter_params(q), POSTING_BUDGET],
+            ).fetchone()
+        else:
+            row = self.conn.execute(
+                "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?",
+                (expression, POSTING_BUDGET),
+            ).fetchone()
         return int(row[0]) + 1 if row else 0
 
     def _passages_with(self, term: str) -> int:

@@ -180,3 +180,17 @@ def test_past_the_budget_keywords_rank_the_newest_passages(
     monkeypatch.setattr(store_module, "POSTING_BUDGET", 3)
     newest = [cid for cid, _ in index.store.search(SearchQuery("council"), None)["bm25"]]
     assert sorted(newest) == sorted(everything)[-3:]
+
+
+def test_past_the_budget_a_filter_still_finds_older_passages(
+    index: SearchIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import search.store as store_module
+
+    older = SearchQuery("council", body="Oakland City Council")
+    everything = [cid for cid, _ in index.store.search(older, None)["bm25"]]
+    assert len(everything) > 3
+    monkeypatch.setattr(store_module, "POSTING_BUDGET", 3)
+    newest = [cid for cid, _ in index.store.search(older, None)["bm25"]]
+    # Boston was indexed after Oakland: the newest three overall are Boston's.
+    assert sorted(newest) == sorted(everything)[-3:]

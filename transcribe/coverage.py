@@ -18,6 +18,7 @@ stray words the first pass put there.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,13 +66,16 @@ def coverage(region: Region, words: list[Word]) -> float:
 
 def skipped(regions: list[Region], segments: list[Segment]) -> list[Region]:
     """Regions long enough to hold words that the first pass left (nearly) empty."""
-    words = [w for s in segments for w in s.words]
-    return [
-        r
-        for r in regions
-        if r.duration >= MIN_REGION
-        and coverage(r, [w for w in words if w.start < r.end and w.end > r.start]) < MIN_COVERAGE
-    ]
+    words = sorted((w for s in segments for w in s.words), key=lambda w: w.start)
+    starts = [w.start for w in words]
+
+    def near(r: Region) -> list[Word]:
+        # No word outlasts its 30 s window, so only those starting from
+        # 30 s before the region can reach into it.
+        lo, hi = bisect_left(starts, r.start - 30.0), bisect_left(starts, r.end)
+        return [w for w in words[lo:hi] if w.end > r.start]
+
+    return [r for r in regions if r.duration >= MIN_REGION and coverage(r, near(r)) < MIN_COVERAGE]
 
 
 def splice(first: list[Segment], redone: list[Segment], regions: list[Region]) -> list[Segment]:

@@ -137,7 +137,7 @@ class FasterWhisperTranscriber(Transcriber):
             clip_timestamps=[{"start": r.start, "end": r.end} for r in missed],
             **common,
         )
-        yield from coverage.splice(first, [_segment(seg) for seg in redone], missed)
+        yield from coverage.splice(first, [collapse_loop(_segment(seg)) for seg in redone], missed)
 
 
 def _segment(seg: Any) -> Segment:
