@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import search.pg_store as pg_store
+import search.pg_words as pg_words
 from benchmarks.common import ROOT, write_results
 from benchmarks.retrieval import (
     DEPTH,
@@ -92,8 +93,8 @@ def rows_for(store: str, runs: Rankings, located: dict[int, Located], served: bo
 
 
 def ts_rank_cd(normalisation: int) -> Callable[..., tuple[str, list[object]]]:
-    def score(tsq: pg_store.TsQuery, counts: list[int], total: int) -> tuple[str, list[object]]:
-        return f"ts_rank_cd('{pg_store.RANK_WEIGHTS}', words, {tsq.sql}, {normalisation})", list(tsq.params)
+    def score(tsq: pg_words.TsQuery, counts: list[int], total: int) -> tuple[str, list[object]]:
+        return f"ts_rank_cd('{pg_words.RANK_WEIGHTS}', words, {tsq.sql}, {normalisation})", list(tsq.params)
 
     return score
 
@@ -101,8 +102,8 @@ def ts_rank_cd(normalisation: int) -> Callable[..., tuple[str, list[object]]]:
 VARIANTS: dict[str, tuple[Callable[..., Any], int]] = {
     "ts_rank_cd, no IDF": (ts_rank_cd(0), 0),
     "ts_rank_cd, no IDF, length norm 1": (ts_rank_cd(1), 0),
-    "ts_rank x IDF, no length norm": (pg_store._score, 0),
-    "ts_rank x IDF, norm 2 (length)": (pg_store._score, 2),
+    "ts_rank x IDF, no length norm": (pg_words.score, 0),
+    "ts_rank x IDF, norm 2 (length)": (pg_words.score, 2),
 }
 
 
@@ -127,7 +128,7 @@ def main() -> None:
         pg_located = fill(on_pg.store, on_pg, hearings)
         default = pg_runs(on_pg, queries)
         rows += rows_for(
-            f"PostgreSQL ts_rank x IDF, norm {pg_store.RANK_NORMALISATION} (default)", default, pg_located
+            f"PostgreSQL ts_rank x IDF, norm {pg_words.RANK_NORMALISATION} (default)", default, pg_located
         )
         rows.append(
             row(
@@ -137,12 +138,12 @@ def main() -> None:
                 pg_located,
             )
         )
-        score, normalisation = pg_store._score, pg_store.RANK_NORMALISATION
+        score, normalisation = pg_words.score, pg_words.RANK_NORMALISATION
         for name, (variant, norm) in VARIANTS.items():
-            pg_store._score, pg_store.RANK_NORMALISATION = variant, norm
+            pg_words.score, pg_words.RANK_NORMALISATION = variant, norm
             runs = pg_runs(on_pg, queries)
             rows += rows_for(f"PostgreSQL {name}", runs, pg_located, served=False)
-        pg_store._score, pg_store.RANK_NORMALISATION = score, normalisation
+        pg_words.score, pg_words.RANK_NORMALISATION = score, normalisation
         conn.close()
         catalog.close()
     embedder.save()

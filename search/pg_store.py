@@ -18,7 +18,6 @@ is a column test on the row the index returns, not a join.
 
 from __future__ import annotations
 
-import math
 import re
 import struct
 from collections.abc import Callable, Iterator
@@ -30,20 +29,15 @@ import numpy as np
 from catalog.errors import QueryError
 from catalog.pg import apply_migrations, require_extension
 from catalog.types import Chunk
+from search import pg_words as words
 from search.fusion import Ranked
+from search.pg_words import TEXT_SEARCH, TsQuery
 from search.query import SearchQuery, fts_expression, or_terms
 from search.store import CANDIDATES, POSTING_BUDGET, Store
 
 if TYPE_CHECKING:
     import psycopg
 
-TEXT_SEARCH = "english"
-# ts_rank weights for {D, C, B, A}: the text is A, the speaker's name C, so
-# a name in the query favours that speaker without outweighing what was said.
-RANK_WEIGHTS = "{0.1, 0.5, 0.4, 1.0}"
-# ts_rank normalisation: 1 divides by 1 + log(length), BM25's gentle
-# preference for the shorter of two passages with the same words.
-RANK_NORMALISATION = 1
 # A filter leaving at most this many chunks is scanned exactly: cheaper than
 # the index and never short of a page.
 EXACT_ROWS = 20_000
@@ -105,8 +99,6 @@ PG_MIGRATIONS: list[tuple[int, str]] = [
 ]
 
 COPY_TYPES = ["int4", "int8", "int4", "float8", "float8", "text", "text", "text", "text"]
-ITEM = re.compile(r'"([^"]*)"(\*?)|(AND|OR|NOT)')
-WORD = re.compile(r"^[^\W_]+$")
 
 
 def halfvec_dumper(oid: int) -> type:
@@ -124,44 +116,6 @@ def halfvec_dumper(oid: int) -> type:
 
     HalfvecDumper.oid = oid
     return HalfvecDumper
-
-
-class TsQuery:
-    """A tsquery SQL expression and its parameters, built from the FTS5
-    expression ``fts_expression`` makes (quoted terms, ``*`` prefixes and
-    AND / OR / NOT, NOT binding tightest, then AND, then OR, as in FTS5)."""
-
-    def __init__(self, expression: str) -> None:
-        self.params: list[object] = []
-        self.terms: list[tuple[str, list[object]]] = []  # each positive term alone
-        items = [(m.group(1), m.group(2), m.group(3)) for m in ITEM.finditer(expression)]
-        groups: list[list[list[str]]] = [[[]]]  # OR of AND of [term, NOT term…]
-        op = "AND"
-        for words, star, operator in items:
-            if operator:
-                op = operator
-                continue
-            term, params = self._term(words, bool(star))
-            if op == "OR":
-                groups.append([[]])
-            elif op == "AND" and groups[-1][-1]:
-                groups[-1].append([])
-            chain = groups[-1][-1]
-            if op == "NOT" and chain:
-                chain.append(f"!!{term}")
-            else:
-                chain.append(term)
-                self.terms.append((term, params))
-            self.params += params
-            op = "AND"
-        ands = ["(" + " && ".join(f"({' && '.join(chain)})" for chain in g if chain) + ")" for g in groups]
-        self.sql = "(" + " || ".join(a for a in ands if a != "()") + ")"
-
-    @staticmethod
-    def _term(words: str, prefix: bool) -> tuple[str, list[object]]:
-        if prefix and WORD.match(words):
-            return f"to_tsquery('{TEXT_SEARCH}', %s)", [f"{words}:*"]
-        return f"phraseto_tsquery('{TEXT_SEARCH}', %s)", [words]
 
 
 def _filters(q: SearchQuery) -> tuple[str, list[object]]:
@@ -415,13 +369,13 @@ class PgStore(Store):
             # passages are the ones scored.
             terms = or_terms(q.text)
             if terms and len(terms) == len(counts) > 1:
-                kept = _affordable(counts)
+                kept = words.affordable(counts)
                 tsq = TsQuery(" OR ".join(terms[i] for i in kept))
                 counts = [counts[i] for i in kept]
             newest_only = sum(counts) > POSTING_BUDGET
         if not tsq.terms:
             return []
-        score, score_params = _score(tsq, counts, total)
+        score, score_params = words.score(tsq, counts, total)
         where, params = _filters(q)
         matches = f"SELECT id, words FROM chunks WHERE model_id = %s AND words @@ {tsq.sql}{where}"
         if newest_only:
@@ -489,26 +443,3 @@ class PgStore(Store):
             params,
         ).fetchone()
         return bool(row) and int(row[0]) <= EXACT_ROWS
-
-
-def _affordable(counts: list[int]) -> list[int]:
-    """The rarest terms whose passages fit the posting budget (at least
-    one), in the order typed."""
-    kept: list[int] = []
-    total = 0
-    for i in sorted(range(len(counts)), key=counts.__getitem__):
-        if kept and total + counts[i] > POSTING_BUDGET:
-            break
-        kept.append(i)
-        total += counts[i]
-    return sorted(kept)
-
-
-def _score(tsq: TsQuery, counts: list[int], total: int) -> tuple[str, list[object]]:
-    """Each positive term's ts_rank weighted by its IDF (BM25's), summed."""
-    parts, params = [], []
-    for (sql, term_params), df in zip(tsq.terms, counts, strict=True):
-        idf = math.log(1 + (total - df + 0.5) / (df + 0.5))
-        parts.append(f"{idf:.6f} * ts_rank('{RANK_WEIGHTS}', words, {sql}, {RANK_NORMALISATION})")
-        params += term_params
-    return " + ".join(parts), params
