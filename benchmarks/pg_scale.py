@@ -4,9 +4,12 @@ search latency at 100k and 1M chunks, with and without filters, end to end
 measured at 1M say about 10 million chunks and a backlog of 140,000
 recordings.
 
-Both stores hold the same chunks and vectors: the passages and the seeded
-noise of ``benchmarks/scale.py``, built once and cached under
-``benchmarks/.cache`` (the Postgres data folder too). Above both stores
+Both stores hold the same chunks and vectors, built once from one
+generator and cached under ``benchmarks/.cache`` (the Postgres data folder
+too): the real qmsum-committee passages as the chunker cuts them, with the
+MiniLM vectors ``benchmarks/retrieval.py`` caches, repeated across
+synthetic meetings and bodies with seeded noise on each copy's vector, as
+``benchmarks/scale.py`` does with its own passages. Above both stores
 runs the same ``SearchIndex`` (fusion, folding, quotes) on the same SQLite
 catalog; only the store differs. ``SCALE_SIZES=100000`` limits the sizes.
 """
@@ -15,19 +18,23 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from benchmarks.common import ROOT, percentile, shared, write_results
-from benchmarks.scale import CHUNKS_PER_MEETING, QUERIES, SIZES, build, passages, unique_vectors
-from catalog import Catalog, Chunk
+from benchmarks.retrieval import CachedEmbedder, load
+from benchmarks.scale import CHUNKS_PER_MEETING, QUERIES, SIZES
+from catalog import Catalog, Chunk, Meeting
 from catalog.pg import connect
 from search import SearchIndex, SearchQuery
+from search.chunking import chunk_segments
 from search.embed import get_embedder
 from search.pg_store import PgStore
 
@@ -58,11 +65,49 @@ def server() -> Iterator[Any]:
         yield pg
 
 
+def passages() -> tuple[list[str], np.ndarray]:
+    """The qmsum-committee chunks and their (cached) MiniLM vectors."""
+    hearings, _ = load()
+    texts = [c.text for i, h in enumerate(hearings) for c in chunk_segments(i, h.segments())]
+    embedder = CachedEmbedder()
+    vectors = embedder.embed(texts, batch_size=64)
+    embedder.save()
+    return texts, vectors
+
+
+def build_sqlite(size: int, texts: list[str], vectors: np.ndarray) -> tuple[Path, float]:
+    home = CACHE / f"sqlite-{size}"
+    if (home / "done").exists():
+        return home, 0.0
+    shutil.rmtree(home, ignore_errors=True)
+    started = time.perf_counter()
+    catalog = Catalog(home / "onrecord.db")
+    index = SearchIndex(catalog, MODEL, "http://127.0.0.1:8000")
+    for meeting_id, body, date, chunks, noisy in synthetic_meetings(size, texts, vectors):
+        meeting = catalog.add_meeting(
+            Meeting(
+                f"Meeting {meeting_id}",
+                body,
+                f"https://example.org/{meeting_id}",
+                date=date,
+                status="indexed",
+            ),
+            None,
+        )
+        assert meeting.id == meeting_id
+        index.store.index_meeting(meeting_id, chunks, noisy, index.version)
+        if meeting_id % 250 == 1:
+            print(f"  sqlite {size}: {meeting_id * CHUNKS_PER_MEETING} chunks", file=sys.stderr)
+    catalog.close()
+    (home / "done").touch()
+    return home, time.perf_counter() - started
+
+
 def synthetic_meetings(
     size: int, texts: list[str], vectors: np.ndarray
 ) -> Iterator[tuple[int, str, str, list[Chunk], np.ndarray]]:
-    """The meetings ``benchmarks/scale.build`` writes, in its order and with
-    its seed, so both stores hold the same rows."""
+    """Meetings of real passages with nudged vectors, the same for a size
+    every time (seeded)."""
     rng = np.random.default_rng(size)
     for m in range(size // CHUNKS_PER_MEETING):
         date = f"{2015 + m % 10}-{1 + m % 12:02d}-{1 + m % 28:02d}"
@@ -205,8 +250,7 @@ def backlog() -> list[dict[str, Any]]:
 
 def main() -> None:
     sizes = [int(s) for s in os.environ.get("SCALE_SIZES", "").split(",") if s] or SIZES[1:]
-    texts = passages()
-    vectors = unique_vectors(texts)
+    texts, vectors = passages()
     queries = [json.loads(line)["query"] for line in shared("qmsum-committee/queries.jsonl").open()][:QUERIES]
     embedder = get_embedder(MODEL)
     rows: list[dict[str, Any]] = []
@@ -214,9 +258,7 @@ def main() -> None:
     last_latency: dict[str, float] = {}
     with server() as pg:
         for size in sizes:
-            t = time.perf_counter()
-            home = build(size, texts, vectors)
-            sqlite_build = time.perf_counter() - t
+            home, sqlite_build = build_sqlite(size, texts, vectors)
             url, pg_build = build_pg(pg, size, texts, vectors)
             catalog = Catalog(home / "onrecord.db")
             sqlite = SearchIndex(catalog, MODEL, "http://127.0.0.1:8000", embedder=embedder)
@@ -237,7 +279,7 @@ def main() -> None:
     with open("/proc/loadavg") as fh:
         load = fh.read().split()[:3]
     notes = [
-        f"{len(texts)} unique real passages repeated with vector noise (as benchmarks/scale.py);"
+        f"{len(texts)} unique real passages (qmsum-committee chunks) repeated with vector noise;"
         f" {len(queries)} QMSum queries; {os.cpu_count()} cores; load average {' '.join(load)} at the end",
         "hybrid / filtered = SearchIndex.search end to end (embedding, fusion, hits), filtered ="
         f" {FILTER}; bm25 = the keyword retriever alone; dense = the filtered dense retriever with"
