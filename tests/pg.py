@@ -67,7 +67,13 @@ class LocalPostgres:
     def _run_as() -> dict[str, Any]:
         if os.geteuid() != 0:
             return {}
-        nobody = pwd.getpwnam("nobody")
+        try:
+            nobody = pwd.getpwnam("nobody")
+        except KeyError:
+            raise RuntimeError(
+                "PostgreSQL will not run as root, and this machine has no 'nobody' user to run it as;"
+                " run the tests as an ordinary user"
+            ) from None
         return {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
 
     def _bin(self, name: str) -> str:
