@@ -265,3 +265,45 @@ def test_a_schema_older_than_the_code_asks_for_an_upgrade(pg_url: str) -> None:
     PgStore(conn, MODEL)
     check_schema(conn, "search_pg", PG_MIGRATIONS)
     conn.close()
+
+
+OPERATOR_TEXTS = [
+    "the police chief spoke about immigration agents",
+    "immigration enforcement and the sheriff",
+    "a motion on the 287(g) agreement with the sheriff",
+    "parks budget hearing tonight",
+    "the budget for police overtime",
+    "agents of change in the parks department",
+]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "police OR parks",
+        "police AND budget",
+        "budget NOT police",
+        "sheriff OR parks NOT budget",
+        "immigration AND sheriff OR hearing",
+        '"police chief"',
+        "287(g)",
+        "immigration*",
+        "agent*",
+    ],
+)
+def test_operators_match_as_on_sqlite(tmp_path: Path, pg: PgStore, text: str) -> None:
+    """Phrases, prefixes and AND / OR / NOT (NOT binding tightest, then
+    AND) match the same passages in both stores."""
+    vectors = np.eye(len(OPERATOR_TEXTS), 384, dtype=np.float32)
+    catalog = Catalog(tmp_path / "onrecord.db")
+    catalog.add_meeting(Meeting(title="t", body="Body", source_url="https://example.org"), None)
+    index = SearchIndex(catalog, MODEL, "http://app.example")
+    chunks = [Chunk(1, i, i * 5.0, i * 5.0 + 4, t) for i, t in enumerate(OPERATOR_TEXTS)]
+    index.store.index_meeting(1, [_copy(c) for c in chunks], vectors, "v1")
+    pg.index_meeting(1, [_copy(c) for c in chunks], vectors, "v1", body="Body")
+    query = SearchQuery(text)
+    theirs = _places(index.store, [i for i, _ in index.store.search(query, None)["bm25"]])
+    ours = _places(pg, [i for i, _ in pg.search(query, None)["bm25"]])
+    catalog.close()
+    assert theirs, "the case matches something"
+    assert sorted(ours) == sorted(theirs)
