@@ -27,6 +27,7 @@ admin shell) the nightly cron entry and SQL already cover.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import threading
@@ -42,6 +43,7 @@ from catalog.pg import apply_migrations, connect
 if TYPE_CHECKING:
     import psycopg
 
+log = logging.getLogger("onrecord.jobs")
 LEASE_SECONDS = 60.0
 BACKOFF_SECONDS = 30.0
 MAX_ATTEMPTS = 3
@@ -86,6 +88,11 @@ class LostClaim(OnRecordError):
     """This worker's claim was taken over; its work must not land."""
 
 
+class Stopping(Exception):  # noqa: N818  (a signal, not an error)
+    """Raised inside a task that checks ``claim.stopping`` while the worker
+    is told to stop: the job goes back to the queue as it was."""
+
+
 @dataclass(frozen=True)
 class Fence:
     """A claim's right to publish. Called inside the publishing transaction
@@ -113,6 +120,15 @@ class Claim:
     token: int
     fence: Fence
     lost: threading.Event = field(default_factory=threading.Event)
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def check(self) -> None:
+        """For long tasks, between steps: give up early when the claim was
+        lost, or hand the job back when the worker is stopping."""
+        if self.lost.is_set():
+            raise LostClaim(f"job {self.id} was taken over")
+        if self.stopping.is_set():
+            raise Stopping
 
 
 @dataclass
@@ -215,6 +231,13 @@ class JobQueue:
             (error[:4000], backoff),
         )
 
+    def release(self, claim: Claim) -> bool:
+        """Hand a job back untouched (a worker told to stop): the attempt
+        does not count against it."""
+        return self._end(
+            claim, "UPDATE jobs SET status = 'todo', lease_until = NULL, attempts = attempts - 1"
+        )
+
     def _end(self, claim: Claim, update: str, params: tuple[object, ...] = ()) -> bool:
         # Quoting the token makes a stale worker's word change nothing.
         changed = self.conn.execute(
@@ -257,6 +280,7 @@ class Worker:
         self.lease, self.poll, self.backoff = lease, poll, backoff
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self._beat = JobQueue(url, migrate=False)  # the heartbeat thread's own connection
+        self.stop = threading.Event()
 
     def close(self) -> None:
         self.queue.close()
@@ -266,13 +290,13 @@ class Worker:
         """Run jobs until stopped (or, with ``until_idle``, until none is
         left to do); returns how many this worker finished."""
         done = 0
-        stop = stop or threading.Event()
-        while not stop.is_set():
+        self.stop = stop or threading.Event()
+        while not self.stop.is_set():
             claim = self.queue.claim(self.name, self.queues, self.lease)
             if claim is None:
                 if until_idle and self.queue.idle(self.queues):
                     break
-                stop.wait(self.poll)
+                self.stop.wait(self.poll)
                 continue
             done += self.run_one(claim)
         return done
@@ -286,13 +310,21 @@ class Worker:
             if task is None:
                 raise OnRecordError(f"No task named {claim.task!r} in this worker")
             task(claim)
-        except LostClaim:
+        except LostClaim as exc:
+            log.warning("job %s: %s; its work was dropped", claim.id, exc)
             return 0  # the job is someone else's now; nothing of ours landed
+        except Stopping:
+            log.info("job %s handed back: this worker is stopping", claim.id)
+            self.queue.release(claim)
+            return 0
         except Exception as exc:  # noqa: BLE001  any failure is the job's, recorded with it
             message = f"{type(exc).__name__}: {exc}"
             if not isinstance(exc, OnRecordError):
                 message += "\n" + traceback.format_exc(limit=5)
-            self.queue.fail(claim, message, self.backoff)
+            if not self.queue.fail(claim, message, self.backoff):
+                log.warning("job %s failed after it was taken over: %s", claim.id, message)
+            else:
+                log.warning("job %s failed (attempt %s): %s", claim.id, claim.attempts, message)
             return 0
         finally:
             beating.set()
@@ -300,7 +332,9 @@ class Worker:
         return int(self.queue.succeed(claim))
 
     def _heartbeat(self, claim: Claim, stopped: threading.Event) -> None:
-        while not stopped.wait(self.lease / 3):
+        while not stopped.wait(min(self.lease / 3, 1.0)):
+            if self.stop.is_set():
+                claim.stopping.set()
             if not self._beat.renew(claim, self.lease):
                 claim.lost.set()
                 return
@@ -314,3 +348,69 @@ def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.2) -
             return True
         time.sleep(step)
     return predicate()
+
+
+def run_workers(
+    url: str, tasks: str, concurrency: int, queues: list[str], until_idle: bool, lease: float = LEASE_SECONDS
+) -> int:
+    """Run ``concurrency`` worker processes (``tasks`` names a function
+    ``module:function`` returning the task table for a URL); SIGTERM or
+    Ctrl-C stops them between jobs, handing back what they held. Returns
+    the worst exit status."""
+    import signal
+    import subprocess
+    import sys
+
+    command = [
+        sys.executable,
+        "-m",
+        "onrecord.jobs",
+        url,
+        tasks,
+        ",".join(queues),
+        str(int(until_idle)),
+        str(lease),
+    ]
+    procs = [subprocess.Popen(command) for _ in range(concurrency)]
+
+    def forward(signum: int, _frame: object) -> None:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    return max(p.wait() for p in procs)
+
+
+def _main(argv: list[str]) -> None:
+    """One worker process: ``python -m onrecord.jobs URL MODULE:FUNCTION
+    QUEUES UNTIL_IDLE LEASE``; a short lease also means quick polls and
+    retries (tests)."""
+    import importlib
+    import signal
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s[%(process)d] %(message)s")
+    url, tasks, queues, until_idle, lease = argv
+    module, _, function = tasks.partition(":")
+    table = getattr(importlib.import_module(module), function)(url)
+    seconds = float(lease)
+    worker = Worker(
+        url, table, queues.split(","), seconds, min(1.0, seconds / 5), min(BACKOFF_SECONDS, seconds / 10)
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        worker.run(until_idle=until_idle == "1", stop=stop)
+    finally:
+        worker.close()
+
+
+if __name__ == "__main__":
+    import sys
+
+    # Through the imported module, not this __main__ copy: tasks import
+    # onrecord.jobs, and its LostClaim must be the one this worker catches.
+    from onrecord.jobs import _main as main
+
+    main(sys.argv[1:])

@@ -5,7 +5,8 @@ seam lands, the real ingest task cannot run on PostgreSQL; these bodies
 only wait (where a real one would transcribe) and then publish through the
 real ``PgStore.index_meeting`` with the claim's fence.
 
-Run as a worker process: ``python -m tests.job_doubles URL LEASE_SECONDS``.
+Worker processes run them as ``python -m onrecord.jobs URL
+tests.job_doubles:tasks default 1 LEASE_SECONDS``.
 Each double appends what happened to the ``double_log`` table, so a test
 can read which worker did what even after it was killed.
 """
@@ -13,7 +14,6 @@ can read which worker did what even after it was killed.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from typing import Any
 
@@ -21,7 +21,7 @@ import numpy as np
 
 from catalog.pg import connect
 from catalog.types import Chunk
-from onrecord.jobs import Claim, LostClaim, Worker
+from onrecord.jobs import Claim, LostClaim, Stopping
 from search.pg_store import PgStore
 
 MODEL = "test-double-model"
@@ -50,6 +50,11 @@ def tasks(url: str) -> dict[str, Any]:
         log(url, claim, "started")
         for _ in range(int(args.get("seconds", 0) * 10)):
             time.sleep(0.1)
+            # A stopping worker hands the job back. A lost claim is ignored on
+            # purpose: the lease can run out between any check and the
+            # publish, and it is the fence inside the publish that refuses.
+            if claim.stopping.is_set():
+                raise Stopping
         meeting_id = int(args["meeting_id"])
         chunks = [
             Chunk(meeting_id, i, i * 5.0, i * 5.0 + 4, f"passage {i} of meeting {meeting_id}")
@@ -83,16 +88,3 @@ def tasks(url: str) -> dict[str, Any]:
         os._exit(137)  # the process is lost mid-job, as with kill -9
 
     return {"publish": publish, "broken": broken, "dies": dies}
-
-
-def main() -> None:
-    url, lease = sys.argv[1], float(sys.argv[2])
-    worker = Worker(url, tasks(url), lease=lease, poll=0.2, backoff=0.1)
-    try:
-        worker.run(until_idle=True)
-    finally:
-        worker.close()
-
-
-if __name__ == "__main__":
-    main()

@@ -35,7 +35,9 @@ def queue(pg_url: str) -> Iterator[JobQueue]:
 
 def start_worker(url: str, lease: float) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.job_doubles", url, str(lease)], cwd=ROOT, stderr=subprocess.DEVNULL
+        [sys.executable, "-m", "onrecord.jobs", url, "tests.job_doubles:tasks", "default", "1", str(lease)],
+        cwd=ROOT,
+        stderr=subprocess.DEVNULL,
     )
 
 
@@ -150,7 +152,8 @@ def test_killed_paused_and_killed_in_publish_workers_lose_nothing(pg_url: str, q
         assert wait_for(lambda: happened(pg_url, paused_job, rescuer.pid, "published"), 60)  # type: ignore[arg-type]
         os.kill(paused.pid, signal.SIGCONT)
         assert wait_for(lambda: happened(pg_url, paused_job, paused.pid, "refused"), 30), (
-            "the stale publish is refused"
+            "the stale publish is refused",
+            events(pg_url),
         )  # type: ignore[arg-type]
         assert paused.wait(timeout=120) == 0 and rescuer.wait(timeout=120) == 0
     finally:
@@ -163,3 +166,15 @@ def test_killed_paused_and_killed_in_publish_workers_lose_nothing(pg_url: str, q
     published = [job for job, _, event in events(pg_url) if event == "published"]
     assert sorted(published) == [paused_job, killed_job, publish_job]
     assert chunk_rows(pg_url) == (15, 15), "no chunk duplicated"
+
+
+def test_a_stopped_worker_hands_its_job_back(pg_url: str, queue: JobQueue) -> None:
+    """SIGTERM (a deploy, a reboot) stops a worker between steps; its job
+    goes back to the queue without spending an attempt."""
+    job = queue.enqueue("publish", {"meeting_id": 1, "seconds": 60}, "recording:1")
+    worker = start_worker(pg_url, lease=LONG_LEASE)
+    assert wait_for(lambda: happened(pg_url, job, worker.pid, "started"), 30)  # type: ignore[arg-type]
+    worker.terminate()
+    assert worker.wait(timeout=30) == 0
+    (state,) = queue.jobs()
+    assert (state.status, state.attempts) == ("todo", 0)
