@@ -35,7 +35,6 @@ from benchmarks.retrieval import (
     metrics,
     run,
 )
-from catalog.pg import connect
 from search.chunking import chunk_segments
 from search.fusion import fuse
 from search.index import SearchIndex
@@ -122,9 +121,8 @@ def main() -> None:
         rows.append(
             row("SQLite: dense alone", [[c for c, _ in r[1]["dense"]] for r in sqlite_runs], queries, located)
         )
-        conn = connect(pg.create_database("qmsum"))
         on_pg = SearchIndex(catalog, MODEL, "http://127.0.0.1:8000", embedder=embedder)
-        on_pg.store = pg_store.PgStore(conn, MODEL)
+        on_pg.store = pg_store.PgStore(pg.create_database("qmsum"), MODEL)
         pg_located = fill(on_pg.store, on_pg, hearings)
         default = pg_runs(on_pg, queries)
         rows += rows_for(
@@ -144,7 +142,7 @@ def main() -> None:
             runs = pg_runs(on_pg, queries)
             rows += rows_for(f"PostgreSQL {name}", runs, pg_located, served=False)
         pg_words.score, pg_words.RANK_NORMALISATION = score, normalisation
-        conn.close()
+        on_pg.store.close()
         catalog.close()
     embedder.save()
     write_results(

@@ -142,8 +142,7 @@ def build_pg(pg: Any, size: int, texts: list[str], vectors: np.ndarray) -> tuple
             return url, 0.0
     else:
         pg.create_database(name)
-    conn = connect(url)
-    store = PgStore(conn, MODEL)
+    store = PgStore(url, MODEL)
     done = store.indexed_versions()  # an interrupted load resumes
     started = time.perf_counter()
     with store.bulk_load():
@@ -157,6 +156,8 @@ def build_pg(pg: Any, size: int, texts: list[str], vectors: np.ndarray) -> tuple
         print(f"  postgres {size}: loaded in {loaded:.0f} s; building the HNSW index", file=sys.stderr)
         started = time.perf_counter()
     built = time.perf_counter() - started + loaded
+    store.close()
+    conn = connect(url)
     conn.execute("VACUUM ANALYZE chunks")
     conn.execute("CREATE TABLE bench_done (loaded_s real, built_s real)")
     conn.execute("INSERT INTO bench_done VALUES (%s, %s)", (loaded, built - loaded))
@@ -271,8 +272,7 @@ def main() -> None:
             catalog = Catalog(home / "onrecord.db")
             sqlite = SearchIndex(catalog, MODEL, "http://127.0.0.1:8000", embedder=embedder)
             on_pg = SearchIndex(catalog, MODEL, "http://127.0.0.1:8000", embedder=embedder)
-            conn = connect(url)
-            on_pg.store = PgStore(conn, MODEL)
+            on_pg.store = PgStore(url, MODEL)
             for name, index, built in (("sqlite", sqlite, sqlite_build), ("postgres", on_pg, pg_build)):
                 result = measure(index, queries)
                 rows.append({"store": name, "chunks": size, **{k: round(v, 1) for k, v in result.items()}})
@@ -282,7 +282,7 @@ def main() -> None:
             rows[-1]["filtered top-10 vs exact"] = round(overlap(sqlite, on_pg, queries[:20]), 3)
             last_sizes = sizes_of(url)
             rows[-1] |= {f"{k} B/chunk": round(v) for k, v in last_sizes.items() if not k.endswith(" s")}
-            conn.close()
+            on_pg.store.close()
             catalog.close()
     with open("/proc/loadavg") as fh:
         load = fh.read().split()[:3]

@@ -11,13 +11,16 @@ them applying the same migration.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from functools import wraps
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from catalog.errors import OnRecordError
 
 if TYPE_CHECKING:
     import psycopg
 
+T = TypeVar("T")
 MIGRATION_LOCK = 7_141_001  # pg_advisory_xact_lock key: "onrecord migrations"
 
 
@@ -131,3 +134,62 @@ def apply_migrations(conn: psycopg.Connection, component: str, migrations: list[
                     (component, version),
                 )
     return len(missing)
+
+
+class PgConnection:
+    """A store's one connection, opened again after the server went away (a
+    restart, a failover): the call that finds it gone fails with a message
+    saying to try again, and the next call reconnects. It reconnects only
+    between calls (``ensure``), never inside one, where a transaction may
+    be open. ``setup`` runs on every new connection (type adapters)."""
+
+    def __init__(self, url: str, setup: Callable[[psycopg.Connection], None] | None = None) -> None:
+        self.url = url
+        self.setup = setup
+        self._conn: psycopg.Connection | None = None
+
+    @property
+    def conn(self) -> psycopg.Connection:
+        if self._conn is None:
+            self.ensure()
+        assert self._conn is not None
+        return self._conn
+
+    def ensure(self) -> None:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            if self._conn is not None:
+                self._conn.close()
+            self._conn = connect(self.url)
+            if self.setup:
+                self.setup(self._conn)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def unavailable(url: str, exc: Exception) -> OnRecordError:
+    """The one message for a database that stopped answering mid-call."""
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return OnRecordError(
+        f"The database at {redact(url)} is not answering ({reason});"
+        " it may be restarting: try again in a moment"
+    )
+
+
+def translate_outages(method: Callable[..., T]) -> Callable[..., T]:
+    """Reconnect before a store method if the connection was lost, and turn
+    a connection lost during it into ``unavailable``."""
+
+    @wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> T:
+        import psycopg
+
+        try:
+            self.db.ensure()
+            return method(self, *args, **kwargs)
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            raise unavailable(self.db.url, exc) from None
+
+    return wrapper

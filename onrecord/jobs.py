@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from catalog.errors import OnRecordError
-from catalog.pg import apply_migrations, connect
+from catalog.pg import PgConnection, apply_migrations, translate_outages
 
 if TYPE_CHECKING:
     import psycopg
@@ -146,13 +146,18 @@ class JobQueue:
 
     def __init__(self, url: str, migrate: bool = True) -> None:
         self.url = url
-        self.conn = connect(url)
+        self.db = PgConnection(url)
         if migrate:
-            apply_migrations(self.conn, "jobs", JOB_MIGRATIONS)
+            apply_migrations(self.db.conn, "jobs", JOB_MIGRATIONS)
+
+    @property
+    def conn(self) -> psycopg.Connection:
+        return self.db.conn
 
     def close(self) -> None:
-        self.conn.close()
+        self.db.close()
 
+    @translate_outages
     def enqueue(
         self,
         task: str,
@@ -169,6 +174,7 @@ class JobQueue:
         ).fetchone()
         return int(row[0]) if row else None
 
+    @translate_outages
     def claim(
         self, worker: str, queues: Iterable[str] = ("default",), lease: float = LEASE_SECONDS
     ) -> Claim | None:
@@ -206,6 +212,7 @@ class JobQueue:
         assert epoch is not None
         return Claim(int(row[0]), row[1], row[2], int(row[3]), int(row[4]), Fence(row[5], int(epoch[0])))
 
+    @translate_outages
     def renew(self, claim: Claim, lease: float = LEASE_SECONDS) -> bool:
         """Extend the lease; False when the job was taken over meanwhile."""
         changed = self.conn.execute(
@@ -215,11 +222,13 @@ class JobQueue:
         ).rowcount
         return changed == 1
 
+    @translate_outages
     def succeed(self, claim: Claim) -> bool:
         return self._end(
             claim, "UPDATE jobs SET status = 'succeeded', finished_at = now(), lease_until = NULL"
         )
 
+    @translate_outages
     def fail(self, claim: Claim, error: str, backoff: float = BACKOFF_SECONDS) -> bool:
         """Retry later (backing off), or end failed once out of attempts."""
         return self._end(
@@ -231,6 +240,7 @@ class JobQueue:
             (error[:4000], backoff),
         )
 
+    @translate_outages
     def release(self, claim: Claim) -> bool:
         """Hand a job back untouched (a worker told to stop): the attempt
         does not count against it."""
@@ -245,12 +255,14 @@ class JobQueue:
         ).rowcount
         return changed == 1
 
+    @translate_outages
     def jobs(self) -> list[JobState]:
         rows = self.conn.execute(
             "SELECT id, task, status, attempts, last_error, fence_key FROM jobs ORDER BY id"
         )
         return [JobState(*r) for r in rows]
 
+    @translate_outages
     def idle(self, queues: Iterable[str] = ("default",)) -> bool:
         """Nothing queued or running in these queues (retries waiting count)."""
         row = self.conn.execute(
@@ -292,7 +304,12 @@ class Worker:
         done = 0
         self.stop = stop or threading.Event()
         while not self.stop.is_set():
-            claim = self.queue.claim(self.name, self.queues, self.lease)
+            try:
+                claim = self.queue.claim(self.name, self.queues, self.lease)
+            except OnRecordError as exc:  # the database is restarting: wait for it
+                log.warning("%s", exc)
+                self.stop.wait(max(self.poll, 1.0))
+                continue
             if claim is None:
                 if until_idle and self.queue.idle(self.queues):
                     break
@@ -335,7 +352,14 @@ class Worker:
         while not stopped.wait(min(self.lease / 3, 1.0)):
             if self.stop.is_set():
                 claim.stopping.set()
-            if not self._beat.renew(claim, self.lease):
+            try:
+                renewed = self._beat.renew(claim, self.lease)
+            except OnRecordError as exc:
+                # The database is away: keep working and trying; if the
+                # lease runs out meanwhile, the fence refuses the publish.
+                log.warning("job %s: %s", claim.id, exc)
+                continue
+            if not renewed:
                 claim.lost.set()
                 return
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from catalog.errors import QueryError
-from catalog.pg import apply_migrations, require_extension
+from catalog.pg import PgConnection, apply_migrations, require_extension, translate_outages
 from catalog.types import Chunk
 from search import pg_words as words
 from search.fusion import Ranked
@@ -140,21 +140,32 @@ def _filters(q: SearchQuery) -> tuple[str, list[object]]:
 
 
 class PgStore(Store):
-    """Chunks and vectors in PostgreSQL; ``conn`` is an autocommit psycopg
-    connection (``catalog.pg.connect``) that this store alone uses."""
+    """Chunks and vectors in PostgreSQL, through one connection of its own
+    (reopened after a server restart) to the database at ``url``."""
 
-    def __init__(self, conn: psycopg.Connection, model_id: str, dim: int = 384, migrate: bool = True) -> None:
-        self.conn = conn
+    def __init__(self, url: str, model_id: str, dim: int = 384, migrate: bool = True) -> None:
+        self.db = PgConnection(url)
         self.model_id = model_id
         self.dim = dim
         if migrate:
-            require_extension(conn, "vector", "0.8.0")
-            apply_migrations(conn, "search_pg", PG_MIGRATIONS)
+            require_extension(self.db.conn, "vector", "0.8.0")
+            apply_migrations(self.db.conn, "search_pg", PG_MIGRATIONS)
+        self.db.setup = self._adapt
+        self._adapt(self.db.conn)
+        self.model = self._register_model()
+
+    @property
+    def conn(self) -> psycopg.Connection:
+        return self.db.conn
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _adapt(self, conn: psycopg.Connection) -> None:
         oid = conn.execute("SELECT 'halfvec'::regtype::oid").fetchone()
         assert oid is not None
         self._halfvec = int(oid[0])
         conn.adapters.register_dumper(np.ndarray, halfvec_dumper(self._halfvec))
-        self.model = self._register_model()
 
     # -- the model and its index ------------------------------------------
     def _register_model(self) -> int:
@@ -195,6 +206,7 @@ class PgStore(Store):
             self.conn.execute("ANALYZE chunks")
 
     # -- writing --------------------------------------------------------
+    @translate_outages
     def index_meeting(
         self,
         meeting_id: int,
@@ -288,23 +300,27 @@ class PgStore(Store):
             "DELETE FROM indexed_meetings WHERE meeting_id = %s AND model_id = %s", (meeting_id, self.model)
         )
 
+    @translate_outages
     def delete_meeting(self, meeting_id: int) -> None:
         with self.conn.transaction():
             self.conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (CHUNK_LOCK, meeting_id))
             self._forget(meeting_id)
 
+    @translate_outages
     def set_meeting(self, meeting_id: int, body: str, date: str | None) -> None:
         """The meeting's body or date changed in the catalog: follow it."""
         self.conn.execute(
             "UPDATE chunks SET body = %s, meeting_date = %s WHERE meeting_id = %s", (body, date, meeting_id)
         )
 
+    @translate_outages
     def indexed_versions(self) -> dict[int, str]:
         rows = self.conn.execute(
             "SELECT meeting_id, version FROM indexed_meetings WHERE model_id = %s", (self.model,)
         )
         return {int(r[0]): r[1] for r in rows}
 
+    @translate_outages
     def start_rebuild(self) -> None:
         """Forget this model's chunks, so that a reindex writes them all anew."""
         with self.conn.transaction():
@@ -313,6 +329,7 @@ class PgStore(Store):
                 self.conn.execute(f"DELETE FROM {table} WHERE model_id = %s", (self.model,))
             self.conn.execute("UPDATE vector_models SET chunks = 0 WHERE id = %s", (self.model,))
 
+    @translate_outages
     def rename_speaker(self, meeting_id: int, old: str, new: str) -> None:
         with self.conn.transaction():
             self.conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (CHUNK_LOCK, meeting_id))
@@ -324,6 +341,7 @@ class PgStore(Store):
             self._count_terms(meeting_id, +1)
 
     # -- reading --------------------------------------------------------
+    @translate_outages
     def chunks(self, ids: list[int]) -> dict[int, Chunk]:
         if not ids:
             return {}
@@ -338,6 +356,7 @@ class PgStore(Store):
             for r in rows
         }
 
+    @translate_outages
     def has_speaker(self, speaker: str) -> bool:
         row = self.conn.execute(
             "SELECT 1 FROM chunks WHERE model_id = %s"
@@ -346,10 +365,12 @@ class PgStore(Store):
         ).fetchone()
         return row is not None
 
+    @translate_outages
     def vector_count(self) -> int:
         row = self.conn.execute("SELECT chunks FROM vector_models WHERE id = %s", (self.model,)).fetchone()
         return int(row[0]) if row else 0
 
+    @translate_outages
     def search(self, query: SearchQuery, query_vector: np.ndarray | None) -> Ranked:
         ranked: Ranked = {"bm25": self._words(query)}
         ranked["dense"] = self._dense(query, query_vector) if query_vector is not None else []

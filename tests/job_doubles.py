@@ -67,16 +67,14 @@ def tasks(url: str) -> dict[str, Any]:
             log(url, claim, "publishing")
             time.sleep(float(args.get("hold", 0)))
 
-        conn = connect(url)
+        store = PgStore(url, MODEL, dim=DIM)
         try:
-            PgStore(conn, MODEL, dim=DIM).index_meeting(
-                meeting_id, chunks, vectors, "v1", body="Test Body", fence=fence
-            )
+            store.index_meeting(meeting_id, chunks, vectors, "v1", body="Test Body", fence=fence)
         except LostClaim:
             log(url, claim, "refused")
             raise
         finally:
-            conn.close()
+            store.close()
         log(url, claim, "published")
 
     def broken(claim: Claim) -> None:

@@ -142,6 +142,11 @@ class LocalPostgres:
         )
         return self
 
+    def restart(self) -> None:
+        """Stop the server as an operator would, and start it again."""
+        self._pg(self._bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+        self.start()
+
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
             self._pg(self._bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")

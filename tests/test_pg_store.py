@@ -24,6 +24,7 @@ from search.embed import Embedder
 from search.pg_store import PG_MIGRATIONS, PgStore
 from search.store import CANDIDATES
 from tests.conftest import shared
+from tests.pg import LocalPostgres
 from transcribe.captions import read_captions
 
 MODEL = "all-MiniLM-L6-v2"
@@ -57,9 +58,9 @@ def meetings(minilm: Embedder) -> list[Indexed]:
 
 @pytest.fixture
 def pg(pg_url: str) -> Iterator[PgStore]:
-    conn = connect(pg_url)
-    yield PgStore(conn, MODEL)
-    conn.close()
+    store = PgStore(pg_url, MODEL)
+    yield store
+    store.close()
 
 
 def fill(pg: PgStore, meetings: list[Indexed]) -> None:
@@ -213,9 +214,8 @@ def test_many_writers_at_once(pg_url: str, meetings: list[Indexed]) -> None:
     errors: list[BaseException] = []
 
     def publish(offset: int) -> None:
-        conn = connect(pg_url)
+        store = PgStore(pg_url, MODEL)
         try:
-            store = PgStore(conn, MODEL)
             for m in meetings:
                 chunks = [
                     Chunk.from_dict({**c.to_dict(), "id": None, "meeting_id": 10 * offset + m.meeting_id})
@@ -225,7 +225,7 @@ def test_many_writers_at_once(pg_url: str, meetings: list[Indexed]) -> None:
         except BaseException as exc:  # noqa: BLE001  reported below
             errors.append(exc)
         finally:
-            conn.close()
+            store.close()
 
     threads = [threading.Thread(target=publish, args=(i,)) for i in range(1, 4)]
     for t in threads:
@@ -233,9 +233,9 @@ def test_many_writers_at_once(pg_url: str, meetings: list[Indexed]) -> None:
     for t in threads:
         t.join()
     assert not errors
-    conn = connect(pg_url)
-    assert len(PgStore(conn, MODEL).indexed_versions()) == 6
-    conn.close()
+    store = PgStore(pg_url, MODEL)
+    assert len(store.indexed_versions()) == 6
+    store.close()
 
 
 def test_bad_database_urls_say_what_to_do(pg_server: object) -> None:
@@ -252,19 +252,27 @@ def test_a_database_without_pgvector_rights_says_so(pg_url: str) -> None:
     admin.execute(f"CREATE ROLE {role} LOGIN")
     admin.execute(f"GRANT CREATE ON SCHEMA public TO {role}")
     admin.close()
-    conn = connect(pg_url.replace("postgres@", f"{role}@"))
     with pytest.raises(OnRecordError, match="CREATE EXTENSION vector"):
-        PgStore(conn, MODEL)
-    conn.close()
+        PgStore(pg_url.replace("postgres@", f"{role}@"), MODEL)
 
 
 def test_a_schema_older_than_the_code_asks_for_an_upgrade(pg_url: str) -> None:
     conn = connect(pg_url)
     with pytest.raises(OnRecordError, match="run: onrecord db upgrade"):
         check_schema(conn, "search_pg", PG_MIGRATIONS)
-    PgStore(conn, MODEL)
+    PgStore(pg_url, MODEL).close()
     check_schema(conn, "search_pg", PG_MIGRATIONS)
     conn.close()
+
+
+def test_the_store_recovers_after_the_database_restarts(pg_server: LocalPostgres, pg: PgStore) -> None:
+    """The call that finds the server gone says to try again; the next one
+    reconnects by itself."""
+    pg.index_meeting(1, [Chunk(1, 0, 0.0, 4.0, "the budget hearing")], np.eye(1, 384, dtype=np.float32), "v1")
+    pg_server.restart()
+    with pytest.raises(OnRecordError, match="not answering .*try again in a moment"):
+        pg.search(SearchQuery("budget"), None)
+    assert pg.search(SearchQuery("budget"), None)["bm25"]
 
 
 OPERATOR_TEXTS = [
