@@ -1,0 +1,73 @@
+"""The API contract, checked by a real client nobody here wrote: schemathesis
+reads the served OpenAPI description and throws valid and invalid requests
+at the real app (waitress on loopback, the real Seattle meeting, with an
+admin token so the writes are tried too), with every check it has.
+Bounded examples and a fixed seed keep the run short and repeatable."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from catalog import load_settings
+from web import create_app, make_server
+
+TOKEN = "contract-test-admin-token-5b1e"
+
+
+@pytest.fixture
+def served(seattle_home: tuple[Path, str], tmp_path: Path) -> Iterator[str]:
+    home = tmp_path / "home"
+    shutil.copytree(seattle_home[0], home)
+    # No search rate limit: every request here comes from one address.
+    settings = replace(load_settings(home), admin_token=TOKEN, search_rate_limit=0)
+    server = make_server(create_app(settings), port=0, threads=4)
+    settings_url = f"http://127.0.0.1:{server.effective_port}"
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield settings_url
+    finally:
+        server.close()
+        thread.join(timeout=5)
+
+
+def schemathesis(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [
+        str(Path(sys.executable).parent / "schemathesis"),
+        "run",
+        f"{url}/api/openapi.json",
+        "--checks",
+        "all",
+        "--mode",
+        "all",
+        "--max-examples",
+        "25",
+        "--seed",
+        "11",
+        "--workers",
+        "1",
+        "--request-timeout",
+        "60",
+        "--no-color",
+        *args,
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600)
+
+
+def test_schemathesis_finds_nothing_with_the_admin_token(served: str) -> None:
+    result = schemathesis(served, "--header", f"Authorization: Bearer {TOKEN}")
+    assert result.returncode == 0, result.stdout[-12_000:] + result.stderr[-3000:]
+
+
+def test_schemathesis_finds_nothing_without_credentials(served: str) -> None:
+    # Every write must then be a 401 that says how to authenticate.
+    result = schemathesis(served, "--max-examples", "10")
+    assert result.returncode == 0, result.stdout[-12_000:] + result.stderr[-3000:]
