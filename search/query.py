@@ -123,13 +123,13 @@ def _parts(text: str) -> list[tuple[str, str]]:
 def check_terms(text: str) -> None:
     """Refuse a query whose terms would make one search cost many."""
     kinds = [kind for _, kind in _parts(text) if kind != "op"]
-    if len(kinds) > MAX_TERMS:
-        raise QueryError(f"The query has {len(kinds)} terms; use at most {MAX_TERMS}")
     prefixes = kinds.count("prefix")
     if prefixes > MAX_PREFIX_TERMS:
         raise QueryError(
             f"The query has {prefixes} word* prefixes; use at most {MAX_PREFIX_TERMS}, or whole words"
         )
+    if len(kinds) > MAX_TERMS:
+        raise QueryError(f"The query has {len(kinds)} terms; use at most {MAX_TERMS}")
 
 
 def _is_noise(term: str) -> bool:

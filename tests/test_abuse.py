@@ -12,6 +12,7 @@ import json
 import re
 import socket
 import threading
+import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import replace
@@ -24,7 +25,8 @@ from catalog import Catalog, Hit, Meeting, Segment, load_settings
 from search import SearchIndex
 from search.alerts import AlertBook
 from tests.conftest import catalog_for
-from web import create_app, make_server
+from tests.served import serving
+from web import create_app
 from web.ratelimit import MAX_CLIENTS, RateLimiter, client_key
 from web.services import MAX_BODY
 
@@ -114,25 +116,20 @@ def test_one_slow_search_does_not_hold_up_the_others(
 
     monkeypatch.setattr(SearchIndex, "search", search)
     settings = replace(load_settings(seattle_home[0]), search_rate_limit=0)
-    server = make_server(create_app(settings), port=0, threads=4)
-    url = f"http://127.0.0.1:{server.effective_port}"
-    threading.Thread(target=server.run, daemon=True).start()
-    import urllib.request
-
-    slow = threading.Thread(
-        target=lambda: urllib.request.urlopen(f"{url}/api/search?q=hold+this+one", timeout=90).read()
-    )
-    try:
-        slow.start()
-        assert held.wait(60)
-        for path in ("/api/search?q=executive+session", "/api/meetings", "/meetings/1"):
-            with urllib.request.urlopen(url + path, timeout=20) as response:
-                assert response.status == 200
-        assert slow.is_alive()  # the slow one was still running all along
-    finally:
-        release.set()
-        slow.join(timeout=30)
-        server.close()
+    with serving(create_app(settings)) as url:
+        slow = threading.Thread(
+            target=lambda: urllib.request.urlopen(f"{url}/api/search?q=hold+this+one", timeout=90).read()
+        )
+        try:
+            slow.start()
+            assert held.wait(60)
+            for path in ("/api/search?q=executive+session", "/api/meetings", "/meetings/1"):
+                with urllib.request.urlopen(url + path, timeout=20) as response:
+                    assert response.status == 200
+            assert slow.is_alive()  # the slow one was still running all along
+        finally:
+            release.set()
+            slow.join(timeout=30)
 
 
 def test_reads_go_through_connections_that_cannot_write(seattle_home: tuple[Path, str]) -> None:
@@ -156,19 +153,15 @@ def test_a_large_body_is_refused_before_the_token_is_even_checked(client: FlaskC
 
 
 def test_the_server_refuses_a_huge_body_as_it_arrives(seattle_home: tuple[Path, str]) -> None:
-    server = make_server(create_app(load_settings(seattle_home[0])), port=0, threads=2)
-    threading.Thread(target=server.run, daemon=True).start()
-    try:
-        with socket.create_connection(("127.0.0.1", server.effective_port), timeout=15) as sock:
+    with serving(create_app(load_settings(seattle_home[0])), threads=2) as url:
+        with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=15) as sock:
             # 50 MB announced, 5 bytes sent: the answer must come without the rest.
             sock.sendall(
                 b"POST /alerts HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 52428800\r\n"
                 b"Content-Type: application/x-www-form-urlencoded\r\n\r\ntoken"
             )
             answer = sock.recv(200)
-        assert answer.startswith(b"HTTP/1.1 413")
-    finally:
-        server.close()
+    assert answer.startswith(b"HTTP/1.1 413")
 
 
 def test_the_limiter_keeps_a_bounded_number_of_clients() -> None:
@@ -292,7 +285,9 @@ def test_csv_cells_never_start_a_formula(tmp_path: Path, minilm: object) -> None
 
 
 def _feed_home(tmp_path: Path, minilm: object, text: str) -> tuple[Path, str]:
-    home = _home_with(tmp_path, "Budget hearing", [Segment(0, 3, text)], minilm)
+    """A saved search with one alert quoting ``text``. An alert keeps its hit
+    as JSON, which carries even a lone surrogate (SQLite text cannot)."""
+    home = _home_with(tmp_path, "Budget hearing", [Segment(0, 3, "The budget passed.")], minilm)
     catalog = catalog_for(home)
     book = AlertBook(catalog.conn)
     saved = book.add("budget", "atom")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -17,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from catalog import load_settings
-from web import create_app, make_server
+from tests.served import serving
+from web import create_app
 
 TOKEN = "contract-test-admin-token-5b1e"
 
@@ -28,15 +28,8 @@ def served(seattle_home: tuple[Path, str], tmp_path: Path) -> Iterator[str]:
     shutil.copytree(seattle_home[0], home)
     # No search rate limit: every request here comes from one address.
     settings = replace(load_settings(home), admin_token=TOKEN, search_rate_limit=0)
-    server = make_server(create_app(settings), port=0, threads=4)
-    settings_url = f"http://127.0.0.1:{server.effective_port}"
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        yield settings_url
-    finally:
-        server.close()
-        thread.join(timeout=5)
+    with serving(create_app(settings)) as url:
+        yield url
 
 
 def schemathesis(url: str, *args: str) -> subprocess.CompletedProcess[str]:

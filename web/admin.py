@@ -32,13 +32,9 @@ from search import SearchQuery
 from search.alerts import DEFAULT_MIN_SCORE, AlertBook, SavedSearch, check_notify
 from web import Services
 from web.pages import feed_url
+from web.services import MAX_NAME, MAX_SAVED_QUERY
 
 admin = Blueprint("admin", __name__)
-
-# Long enough for "Councilmember Teresa Mosqueda (District 8)", short enough
-# that a paste accident does not become a speaker's name.
-MAX_NAME = 120
-MAX_QUERY = 500
 
 
 def services() -> Services:
@@ -58,7 +54,7 @@ def clean_name(raw: object) -> str:
         raise OnRecordError("The name is empty; give the speaker's name, e.g. Jason Lando")
     # Newlines and tabs from a paste would break transcripts and citations.
     name = " ".join(raw.split())
-    if len(name) > MAX_NAME:
+    if len(raw) > MAX_NAME:
         raise OnRecordError(f"The name is longer than {MAX_NAME} characters; give just the person's name")
     return name
 
@@ -126,11 +122,15 @@ def _text(data: Any, key: str) -> str | None:
 def add_saved_search(data: Any) -> SavedSearch:
     """Save a search from a form or a JSON body, checked as the CLI checks it."""
     s = services()
+    raw_query = data.get("query")
+    # Counted as sent, spaces and all, as the API's description counts it.
+    if isinstance(raw_query, str) and len(raw_query) > MAX_SAVED_QUERY:
+        raise OnRecordError(
+            f"The search is longer than {MAX_SAVED_QUERY} characters; keep the words to watch for"
+        )
     query = _text(data, "query") or ""
     if not query:
         raise OnRecordError("The saved search is empty; give the words to watch for, e.g. 287(g)")
-    if len(query) > MAX_QUERY:
-        raise OnRecordError(f"The search is longer than {MAX_QUERY} characters; keep the words to watch for")
     SearchQuery(query)  # the checks every search gets (terms, prefixes), now rather than each night
     body = _text(data, "body")
     notify = _text(data, "notify") or "atom"

@@ -13,6 +13,7 @@ from flask import Blueprint, Response, abort, current_app, jsonify, request
 from catalog import Hit, OnRecordError
 from catalog.formats import FORMATS, render
 from search import SearchQuery
+from search.query import MAX_QUERY_CHARS
 from web import Services
 from web.openapi import OPENAPI
 
@@ -49,9 +50,17 @@ def query_from_args() -> SearchQuery:
     args = request.args
     limit = whole_number("limit", args.get("limit", "10"))
     page = whole_number("page", args.get("page", "1"))
+    if page < 1:
+        raise OnRecordError("page must be 1 or more")
+    if args.get("format", "json") not in ("json", "csv"):
+        raise OnRecordError("format must be json or csv")
+    text = args.get("q", "")
+    # Counted as sent: the schema's maxLength counts the spaces around it too.
+    if len(text) > MAX_QUERY_CHARS:
+        raise OnRecordError(f"Query is {len(text)} characters; keep it under {MAX_QUERY_CHARS}")
     meeting = args.get("meeting", "")
     return SearchQuery(
-        args.get("q", ""),
+        text,
         body=args.get("body") or None,
         since=args.get("since") or None,
         until=args.get("until") or None,

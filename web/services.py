@@ -28,6 +28,10 @@ from web.ratelimit import RateLimiter, client_key, parse_networks
 
 # Request bodies: the largest write is a saved search of a few hundred bytes.
 MAX_BODY = 64 * 1024
+# Long enough for "Councilmember Teresa Mosqueda (District 8)", short enough
+# that a paste accident does not become a speaker's name.
+MAX_NAME = 120
+MAX_SAVED_QUERY = 500
 # Shorter tokens can be guessed; secrets.token_urlsafe(24) gives 32 characters.
 MIN_TOKEN = 16
 # Idle readers kept for the next requests; more are opened under a burst.
