@@ -20,6 +20,7 @@ from tests.served import serving
 from web import create_app
 
 TOKEN = "contract-test-admin-token-5b1e"
+CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 
 @pytest.fixture
@@ -35,6 +36,8 @@ def served(seattle_home: tuple[Path, str], tmp_path: Path) -> Iterator[str]:
 def schemathesis(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     command = [
         str(Path(sys.executable).parent / "schemathesis"),
+        "--config-file",
+        str(CONFIG),
         "run",
         f"{url}/api/openapi.json",
         "--checks",

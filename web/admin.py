@@ -141,13 +141,23 @@ def add_saved_search(data: Any) -> SavedSearch:
         raise OnRecordError(
             f"notify {notify!r} is not understood; use atom, webhook:https://… or email:name@example.org"
         ) from None
+    # A form sends text; JSON must send what the API description says.
+    form = not request.is_json
     raw_score = data.get("min_score")
+    wrong_score = OnRecordError("min_score must be a number between 0 and 1, e.g. 0.55")
+    if isinstance(raw_score, bool) or (isinstance(raw_score, str) and not form):
+        raise wrong_score
     try:
         min_score = DEFAULT_MIN_SCORE if raw_score in (None, "") else float(raw_score)
     except (TypeError, ValueError):
-        raise OnRecordError("min_score must be a number between 0 and 1, e.g. 0.55") from None
+        raise wrong_score from None
     if not 0 <= min_score <= 1:
-        raise OnRecordError("min_score must be a number between 0 and 1, e.g. 0.55")
+        raise wrong_score
+    backfill = data.get("backfill")
+    if isinstance(backfill, str) and form:
+        backfill = backfill in ("1", "on", "true")
+    elif backfill is not None and not isinstance(backfill, bool):
+        raise OnRecordError("backfill must be true or false")
     with s.writer() as catalog:
         if body and body not in {b.name for b in catalog.bodies()}:
             raise OnRecordError(f"No body named {body!r}; pick one from the meetings list")
@@ -157,7 +167,7 @@ def add_saved_search(data: Any) -> SavedSearch:
             body,
             _text(data, "speaker"),
             min_score,
-            data.get("backfill") in (True, "1", "on", "true"),
+            bool(backfill),
         )
 
 

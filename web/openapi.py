@@ -297,12 +297,17 @@ OPENAPI: dict[str, Any] = {
                             "required": ["query"],
                             "properties": {
                                 "query": _text(MAX_SAVED_QUERY),
-                                "notify": {"type": "string", "default": "atom"},
+                                "notify": {"type": ["string", "null"], "default": "atom"},
                                 "body": {"type": ["string", "null"]},
                                 "speaker": {"type": ["string", "null"]},
-                                "min_score": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.55},
+                                "min_score": {
+                                    "type": ["number", "null"],
+                                    "minimum": 0,
+                                    "maximum": 1,
+                                    "default": 0.55,
+                                },
                                 "backfill": {
-                                    "type": "boolean",
+                                    "type": ["boolean", "null"],
                                     "description": "also meetings already indexed",
                                 },
                             },

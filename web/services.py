@@ -188,10 +188,6 @@ class Services:
             )
         if self.token_problem:
             abort(403, self.token_problem)
-        client = self.client()
-        wait = self.auth_failures.wait(client)
-        if wait:
-            self._too_many(wait, "wrong admin tokens")
         # Only the Bearer scheme counts: a bare token in the header is refused
         # rather than guessed at. Forms carry it in their own body instead,
         # read only now, after the header, and capped at MAX_BODY.
@@ -205,6 +201,10 @@ class Services:
                 "This needs the admin token: send it as Authorization: Bearer TOKEN",
                 www_authenticate=WWWAuthenticate("Bearer", {"realm": "OnRecord"}),
             )
+        client = self.client()
+        wait = self.auth_failures.wait(client)
+        if wait:
+            self._too_many(wait, "wrong admin tokens")
         if not hmac.compare_digest(given.encode(), token.encode()):
             self.auth_failures.allow(client)
             abort(403, "A valid admin token is needed for this; check the token and try again")
