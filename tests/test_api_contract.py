@@ -45,7 +45,7 @@ def schemathesis(url: str, *args: str) -> subprocess.CompletedProcess[str]:
         "--mode",
         "all",
         "--max-examples",
-        "25",
+        "15",
         "--seed",
         "11",
         "--workers",
@@ -65,5 +65,5 @@ def test_schemathesis_finds_nothing_with_the_admin_token(served: str) -> None:
 
 def test_schemathesis_finds_nothing_without_credentials(served: str) -> None:
     # Every write must then be a 401 that says how to authenticate.
-    result = schemathesis(served, "--max-examples", "10")
+    result = schemathesis(served, "--max-examples", "5")
     assert result.returncode == 0, result.stdout[-12_000:] + result.stderr[-3000:]

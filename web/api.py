@@ -58,17 +58,17 @@ def query_from_args() -> SearchQuery:
     # Counted as sent: the schema's maxLength counts the spaces around it too.
     if len(text) > MAX_QUERY_CHARS:
         raise OnRecordError(f"Query is {len(text)} characters; keep it under {MAX_QUERY_CHARS}")
-    meeting = args.get("meeting", "")
+    meeting = args.get("meeting")
     return SearchQuery(
         text,
         body=args.get("body") or None,
         since=args.get("since") or None,
         until=args.get("until") or None,
         speaker=args.get("speaker") or None,
-        meeting_id=whole_number("meeting", meeting, "a meeting id") if meeting else None,
+        meeting_id=None if meeting is None else whole_number("meeting", meeting, "a meeting id"),
         limit=limit,
         offset=(max(1, page) - 1) * limit,
-        order=args.get("order") or "relevance",
+        order=args.get("order", "relevance"),
     )
 
 

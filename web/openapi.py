@@ -154,6 +154,8 @@ def record_of(properties: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "required": list(properties), "properties": properties}
 
 
+# The search form sends empty dates when none is picked.
+_DATE_OR_EMPTY = {"type": "string", "anyOf": [{"format": "date"}, {"maxLength": 0}]}
 _SEARCH_DESCRIPTION = (
     f"Filters must name things that exist: an unknown body or speaker is a 400, as is since after until,"
     f" a page past result 1000, more than {MAX_TERMS} terms or more than {MAX_PREFIX_TERMS} word* prefixes."
@@ -188,8 +190,8 @@ OPENAPI: dict[str, Any] = {
                         required=True,
                     ),
                     _query("body", "only this body"),
-                    _query("since", "only meetings on or after", {"type": "string", "format": "date"}),
-                    _query("until", "only meetings on or before", {"type": "string", "format": "date"}),
+                    _query("since", "only meetings on or after (empty: no limit)", _DATE_OR_EMPTY),
+                    _query("until", "only meetings on or before (empty: no limit)", _DATE_OR_EMPTY),
                     _query("speaker", "only passages by this speaker"),
                     _query("meeting", "only this meeting id", _number(0, 999_999_999)),
                     _query("limit", "results per page", _number(1, 100, 10)),

@@ -36,38 +36,86 @@ MAX_SAVED_QUERY = 500
 MIN_TOKEN = 16
 # Idle readers kept for the next requests; more are opened under a burst.
 POOL_SIZE = 16
+# Texts embedded in one forward pass at most (a search's quotes can bring dozens).
+MAX_EMBED_BATCH = 64
 # Wrong admin tokens a client may send a minute (after a burst of 5).
 AUTH_FAILURES_PER_MINUTE = 10
 
 
 class SharedEmbedder(Embedder):
-    """The process's one embedding model, loaded on first use. The lock
-    makes callers take turns: the tokenizer is not safe to call from two
-    threads at once, and each call is one short, bounded batch."""
+    """The process's one embedding model, loaded on first use, shared by
+    every request. Calls take turns (the tokenizer is not safe to call from
+    two threads at once), and the turns batch: texts that arrive while the
+    model is busy are embedded together in its next run, one forward pass
+    for many requests, so that ten concurrent searches cost the CPU little
+    more than a few single ones. Each caller gets back its own rows."""
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, max_batch: int = MAX_EMBED_BATCH) -> None:
         from search.index import embed_model_id
 
         self.model = model
         self.model_id = embed_model_id(model)
+        self.max_batch = max_batch
         self._loaded: Embedder | None = None
-        self._lock = threading.Lock()
+        self._load_lock = threading.Lock()
+        self._turn = threading.Condition()
+        self._waiting: list[_Batch] = []
+        self._busy = False
 
     def _embedder(self) -> Embedder:
-        if self._loaded is None:
-            from search.embed import get_embedder
+        with self._load_lock:
+            if self._loaded is None:
+                from search.embed import get_embedder
 
-            self._loaded = get_embedder(self.model)
-        return self._loaded
+                self._loaded = get_embedder(self.model)
+            return self._loaded
 
     @property
     def dim(self) -> int:  # type: ignore[override]
-        with self._lock:
-            return self._embedder().dim
+        return self._embedder().dim
 
     def embed_batch(self, texts: list[str]) -> np.ndarray:
-        with self._lock:
-            return self._embedder().embed_batch(texts)
+        mine = _Batch(texts)
+        with self._turn:
+            self._waiting.append(mine)
+            while mine.vectors is None and mine.error is None and self._busy:
+                self._turn.wait()
+            if mine.vectors is not None or mine.error is not None:
+                return mine.result()
+            # This caller runs the model, for itself and those waiting.
+            self._busy = True
+            self._waiting.remove(mine)
+            batches, size = [mine], len(texts)
+            while self._waiting and size + len(self._waiting[0].texts) <= self.max_batch:
+                batches.append(self._waiting.pop(0))
+                size += len(batches[-1].texts)
+        try:
+            vectors = self._embedder().embed_batch([t for b in batches for t in b.texts])
+            first = 0
+            for batch in batches:
+                batch.vectors = vectors[first : first + len(batch.texts)]
+                first += len(batch.texts)
+        except BaseException as exc:
+            for batch in batches:
+                batch.error = exc
+        finally:
+            with self._turn:
+                self._busy = False
+                self._turn.notify_all()
+        return mine.result()
+
+
+class _Batch:
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = texts
+        self.vectors: np.ndarray | None = None
+        self.error: BaseException | None = None
+
+    def result(self) -> np.ndarray:
+        if self.error is not None:
+            raise self.error
+        assert self.vectors is not None
+        return self.vectors
 
 
 class Reader:
