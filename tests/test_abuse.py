@@ -371,3 +371,27 @@ def test_wrong_tokens_are_throttled(seattle_home: tuple[Path, str], tmp_path: Pa
         "/api/alerts", json={"query": "roll"}, headers=BEARER, environ_base={"REMOTE_ADDR": "192.0.2.9"}
     )
     assert other.status_code == 201, json.dumps(other.get_json())
+
+
+def test_concurrent_searches_share_batched_embeddings_and_get_their_own(minilm: object) -> None:
+    from web.services import SharedEmbedder
+
+    shared = SharedEmbedder("all-MiniLM-L6-v2")
+    shared._loaded = minilm  # type: ignore[assignment]  # the session's real MiniLM
+    texts = ["call the roll", "executive session", "adopt the agenda", "legal monitor"] * 4
+    got: dict[int, object] = {}
+    threads = [
+        threading.Thread(
+            target=lambda i=i: got.__setitem__(i, shared.embed_batch([texts[i], texts[i][::-1]]))
+        )
+        for i in range(len(texts))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    import numpy as np
+
+    for i, rows in got.items():
+        alone = minilm.embed_batch([texts[i], texts[i][::-1]])  # type: ignore[attr-defined]
+        assert np.allclose(rows, alone, atol=1e-5)
