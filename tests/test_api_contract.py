@@ -33,7 +33,7 @@ def served(seattle_home: tuple[Path, str], tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-def schemathesis(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+def schemathesis(url: str, workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     command = [
         str(Path(sys.executable).parent / "schemathesis"),
         "--config-file",
@@ -55,15 +55,16 @@ def schemathesis(url: str, *args: str) -> subprocess.CompletedProcess[str]:
         "--no-color",
         *args,
     ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=600)
+    # From a temporary folder, so its cache of crashes stays out of the checkout.
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=workdir)
 
 
-def test_schemathesis_finds_nothing_with_the_admin_token(served: str) -> None:
-    result = schemathesis(served, "--header", f"Authorization: Bearer {TOKEN}")
+def test_schemathesis_finds_nothing_with_the_admin_token(served: str, tmp_path: Path) -> None:
+    result = schemathesis(served, tmp_path, "--header", f"Authorization: Bearer {TOKEN}")
     assert result.returncode == 0, result.stdout[-12_000:] + result.stderr[-3000:]
 
 
-def test_schemathesis_finds_nothing_without_credentials(served: str) -> None:
+def test_schemathesis_finds_nothing_without_credentials(served: str, tmp_path: Path) -> None:
     # Every write must then be a 401 that says how to authenticate.
-    result = schemathesis(served, "--max-examples", "5")
+    result = schemathesis(served, tmp_path, "--max-examples", "5")
     assert result.returncode == 0, result.stdout[-12_000:] + result.stderr[-3000:]
