@@ -147,6 +147,14 @@ CATALOG_MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX diarizations_audio ON diarizations(audio_hash);
         """,
     ),
+    (
+        6,
+        """
+        -- A meeting page reads each speaker's talk time and longest passage;
+        -- without this, every speaker meant a scan of the whole archive.
+        CREATE INDEX segments_speaker ON segments(speaker_id);
+        """,
+    ),
 ]
 
 

@@ -257,15 +257,13 @@ def serve(settings: Settings, host: str, port: int, threads: int) -> None:
     Example:
       onrecord serve --host 0.0.0.0 --port 8080
     """
-    from waitress import serve as waitress_serve
-
-    from web import create_app
+    from web import create_app, make_server
 
     if settings.base_url == Settings.base_url and (host, port) != ("127.0.0.1", 8000):
         settings = settings.with_overrides(base_url=f"http://{host}:{port}")
     app = create_app(settings)
     click.echo(f"OnRecord is serving {settings.db_path} at http://{host}:{port}/ (Ctrl-C to stop)")
-    waitress_serve(app, host=host, port=port, threads=threads, ident="onrecord")
+    make_server(app, host, port, threads).run()
 
 
 @cli.command()

@@ -13,6 +13,7 @@ crash between sending and marking.
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 from dataclasses import dataclass
 
@@ -62,6 +63,15 @@ ALERT_MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX alerts_pending ON alerts(delivered_at) WHERE delivered_at IS NULL;
         """,
     ),
+    (
+        # Stand-in by i11-web for i11-jobs' feed tokens (NOTES.md); theirs wins on merge.
+        2,
+        """
+        ALTER TABLE saved_searches ADD COLUMN feed_token TEXT;
+        UPDATE saved_searches SET feed_token = lower(hex(randomblob(18)));
+        CREATE UNIQUE INDEX saved_searches_feed_token ON saved_searches(feed_token);
+        """,
+    ),
 ]
 
 
@@ -74,6 +84,7 @@ class SavedSearch:
     notify: str
     min_score: float
     created_at: str = ""
+    feed_token: str = ""
 
 
 @dataclass
@@ -120,8 +131,9 @@ class AlertBook:
             raise OnRecordError("The saved search is empty; give the words to watch for")
         with transaction(self.conn):
             cur = self.conn.execute(
-                "INSERT INTO saved_searches (query, body, speaker, notify, min_score) VALUES (?, ?, ?, ?, ?)",
-                (query.strip(), body, speaker, check_notify(notify), min_score),
+                "INSERT INTO saved_searches (query, body, speaker, notify, min_score, feed_token)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (query.strip(), body, speaker, check_notify(notify), min_score, secrets.token_urlsafe(18)),
             )
             if not backfill:
                 self.conn.execute(
@@ -134,6 +146,10 @@ class AlertBook:
 
     def get(self, saved_id: int) -> SavedSearch | None:
         row = self.conn.execute("SELECT * FROM saved_searches WHERE id = ?", (saved_id,)).fetchone()
+        return SavedSearch(**dict(row)) if row else None
+
+    def by_feed_token(self, token: str) -> SavedSearch | None:
+        row = self.conn.execute("SELECT * FROM saved_searches WHERE feed_token = ?", (token,)).fetchone()
         return SavedSearch(**dict(row)) if row else None
 
     def all(self) -> list[SavedSearch]:
