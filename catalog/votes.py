@@ -1,0 +1,471 @@
+"""Persons, memberships, agenda items and votes. All their SQL lives here.
+
+Each source of votes writes only its own rows: detection from the
+transcript replaces the meeting's 'transcript' rows, a Legistar import its
+'legistar' rows. Reconciliation links a Legistar vote to the detected vote
+of the same item (``matched_id``); listings then show the pair as one event
+whose source is 'both', with Legistar's official record and the
+transcript's second, and every point where the two differ kept as a
+disagreement rather than silently resolved.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+
+from catalog.db import MEETING_COLUMNS, _meeting, transaction
+from catalog.errors import OnRecordError
+from catalog.types import AgendaItem, Meeting, MemberVote, Person, VoteEvent
+
+VOTE_COLUMNS = (
+    "v.id, v.meeting_id, v.agenda_item_id, v.source, v.motion, v.kind, v.result, v.yes, v.no,"
+    " v.abstain, v.absent, v.start_time, v.end_time, v.confidence, v.counted, v.disagreements,"
+    " v.legistar_key, v.matched_id"
+)
+
+
+@dataclass
+class VoteFilter:
+    meeting_id: int | None = None
+    body: str | None = None
+    person_ids: tuple[int, ...] | None = None
+    since: str | None = None
+    until: str | None = None
+    result: str | None = None
+
+
+def normal_alias(text: str) -> str:
+    return " ".join(text.lower().replace(".", " ").split())
+
+
+def _key_id(key: str | None) -> int | None:
+    tail = (key or "").rpartition(":")[2]
+    return int(tail) if tail.isdigit() else None
+
+
+class VoteBook:
+    """Reads and writes who sits where and how they voted."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    # -- persons and memberships ---------------------------------------------
+    def _body_id(self, body: str) -> int:
+        row = self.conn.execute("SELECT id FROM bodies WHERE name = ?", (body,)).fetchone()
+        if row:
+            return int(row[0])
+        return int(self.conn.execute("INSERT INTO bodies (name) VALUES (?)", (body,)).lastrowid or 0)
+
+    def person(self, person_id: int) -> Person | None:
+        row = self.conn.execute(
+            "SELECT id, name, legistar_key FROM persons WHERE id = ?", (person_id,)
+        ).fetchone()
+        return self._person(row) if row else None
+
+    def _person(self, row: sqlite3.Row) -> Person:
+        aliases = [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT alias FROM person_aliases WHERE person_id = ? ORDER BY alias", (row["id"],)
+            )
+        ]
+        return Person(row["name"], aliases, _key_id(row["legistar_key"]), row["id"])
+
+    def add_person(self, name: str, legistar_key: str | None = None, aliases: Iterable[str] = ()) -> int:
+        """The person with this Legistar key (renamed if Legistar renamed
+        them), or else a new one."""
+        if legistar_key:
+            row = self.conn.execute(
+                "SELECT id FROM persons WHERE legistar_key = ?", (legistar_key,)
+            ).fetchone()
+            if row:
+                self.conn.execute("UPDATE persons SET name = ? WHERE id = ?", (name, row[0]))
+                self.add_aliases(int(row[0]), aliases)
+                return int(row[0])
+        cur = self.conn.execute(
+            "INSERT INTO persons (name, legistar_key) VALUES (?, ?)", (name, legistar_key)
+        )
+        person_id = int(cur.lastrowid or 0)
+        self.add_aliases(person_id, aliases)
+        return person_id
+
+    def add_aliases(self, person_id: int, aliases: Iterable[str]) -> None:
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO person_aliases (person_id, alias) VALUES (?, ?)",
+            [(person_id, normal_alias(a)) for a in aliases if normal_alias(a)],
+        )
+
+    def seat(self, person_id: int, body: str, date: str | None, title: str = "Member") -> None:
+        """Record that the person sat on the body on ``date``: the seat's
+        known span widens to cover it."""
+        self.conn.execute(
+            "INSERT INTO memberships (person_id, body_id, title, start_date, end_date) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (person_id, body_id, title) DO UPDATE SET"
+            " start_date = CASE WHEN excluded.start_date IS NULL THEN start_date"
+            "   WHEN start_date IS NULL OR excluded.start_date < start_date THEN excluded.start_date"
+            "   ELSE start_date END,"
+            " end_date = CASE WHEN excluded.end_date IS NULL THEN end_date"
+            "   WHEN end_date IS NULL OR excluded.end_date > end_date THEN excluded.end_date"
+            "   ELSE end_date END",
+            (person_id, self._body_id(body), title, date, date),
+        )
+
+    def roster(self, body: str) -> list[Person]:
+        """Everyone known to have sat on the body, with their aliases."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT p.id, p.name, p.legistar_key FROM persons p"
+            " JOIN memberships ms ON ms.person_id = p.id JOIN bodies b ON b.id = ms.body_id"
+            " WHERE b.name = ? ORDER BY p.name",
+            (body,),
+        ).fetchall()
+        return [self._person(r) for r in rows]
+
+    def find_persons(self, name: str, body: str | None = None) -> list[Person]:
+        """People whose name, last name or alias is ``name`` (any case)."""
+        wanted = normal_alias(name)
+        rows = self.conn.execute(
+            "SELECT DISTINCT p.id, p.name, p.legistar_key FROM persons p"
+            " LEFT JOIN person_aliases a ON a.person_id = p.id"
+            " WHERE (lower(p.name) = ? OR a.alias = ? OR lower(p.name) LIKE ?)"
+            " AND (? IS NULL OR EXISTS (SELECT 1 FROM memberships ms JOIN bodies b ON b.id = ms.body_id"
+            "   WHERE ms.person_id = p.id AND b.name = ?))"
+            " ORDER BY p.name",
+            (wanted, wanted, f"% {wanted}", body, body),
+        ).fetchall()
+        return [self._person(r) for r in rows]
+
+    def persons(self) -> list[Person]:
+        rows = self.conn.execute("SELECT id, name, legistar_key FROM persons ORDER BY name").fetchall()
+        return [self._person(r) for r in rows]
+
+    # -- Legistar events and agenda items ------------------------------------
+    def meeting_for_event(self, key: str) -> int | None:
+        row = self.conn.execute(
+            "SELECT meeting_id FROM legistar_events WHERE legistar_key = ?", (key,)
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    def link_event(self, key: str, meeting_id: int, in_site_url: str | None) -> None:
+        self.conn.execute(
+            "INSERT INTO legistar_events (legistar_key, meeting_id, in_site_url) VALUES (?, ?, ?)"
+            " ON CONFLICT (legistar_key) DO UPDATE SET meeting_id = excluded.meeting_id,"
+            " in_site_url = excluded.in_site_url",
+            (key, meeting_id, in_site_url),
+        )
+
+    def put_agenda_item(self, item: AgendaItem, legistar_key: str | None) -> int:
+        if legistar_key:
+            row = self.conn.execute(
+                "SELECT id FROM agenda_items WHERE legistar_key = ?", (legistar_key,)
+            ).fetchone()
+            if row:
+                self.conn.execute(
+                    "UPDATE agenda_items SET meeting_id = ?, seq = ?, number = ?, title = ?, matter_file = ?,"
+                    " matter_name = ? WHERE id = ?",
+                    (
+                        item.meeting_id,
+                        item.seq,
+                        item.number,
+                        item.title,
+                        item.matter_file,
+                        item.matter_name,
+                        row[0],
+                    ),
+                )
+                return int(row[0])
+        cur = self.conn.execute(
+            "INSERT INTO agenda_items (meeting_id, seq, number, title, matter_file, matter_name,"
+            " legistar_key, start_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                item.meeting_id,
+                item.seq,
+                item.number,
+                item.title,
+                item.matter_file,
+                item.matter_name,
+                legistar_key,
+                item.start,
+            ),
+        )
+        return int(cur.lastrowid or 0)
+
+    def agenda(self, meeting_id: int) -> list[AgendaItem]:
+        rows = self.conn.execute(
+            "SELECT id, meeting_id, seq, number, title, matter_file, matter_name, legistar_key, start_time"
+            " FROM agenda_items WHERE meeting_id = ? ORDER BY seq, id",
+            (meeting_id,),
+        )
+        return [
+            AgendaItem(
+                r["meeting_id"],
+                r["seq"],
+                r["title"],
+                r["number"],
+                r["matter_file"],
+                r["matter_name"],
+                _key_id(r["legistar_key"]),
+                r["start_time"],
+                r["id"],
+            )
+            for r in rows
+        ]
+
+    def set_item_starts(self, starts: dict[int, float]) -> None:
+        self.conn.executemany(
+            "UPDATE agenda_items SET start_time = ? WHERE id = ?", [(s, i) for i, s in starts.items()]
+        )
+
+    # -- vote events -----------------------------------------------------------
+    def _insert_event(
+        self, event: VoteEvent, source: str, legistar_key: str | None, detector: str | None
+    ) -> int:
+        assert event.meeting_id is not None
+        cur = self.conn.execute(
+            "INSERT INTO vote_events (meeting_id, agenda_item_id, source, motion, kind, result, yes, no,"
+            " abstain, absent, start_time, end_time, confidence, counted, disagreements, legistar_key,"
+            " detector)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                event.meeting_id,
+                event.agenda_item_id,
+                source,
+                event.motion,
+                event.kind,
+                event.result,
+                event.yes,
+                event.no,
+                event.abstain,
+                event.absent,
+                event.start,
+                event.end,
+                event.confidence,
+                json.dumps(event.counted) if event.counted is not None else None,
+                json.dumps(event.disagreements),
+                legistar_key,
+                detector,
+            ),
+        )
+        vote_id = int(cur.lastrowid or 0)
+        self.conn.executemany(
+            "INSERT INTO member_votes (vote_event_id, person_id, name, vote) VALUES (?, ?, ?, ?)",
+            [(vote_id, m.person_id, m.name, m.vote) for m in event.members],
+        )
+        return vote_id
+
+    def replace_detected(self, meeting_id: int, events: list[VoteEvent], detector: str) -> list[int]:
+        """Swap in the votes detected in a meeting's transcript, in one
+        transaction; Legistar's rows stay (their links are redone by
+        ``set_matches``)."""
+        with transaction(self.conn):
+            self.conn.execute(
+                "DELETE FROM vote_events WHERE meeting_id = ? AND source = 'transcript'", (meeting_id,)
+            )
+            return [
+                self._insert_event(replace(e, meeting_id=meeting_id), "transcript", None, detector)
+                for e in events
+            ]
+
+    def put_legistar_vote(self, event: VoteEvent, legistar_key: str) -> int:
+        """Write (or rewrite) one Legistar vote; call inside a transaction."""
+        self.conn.execute("DELETE FROM vote_events WHERE legistar_key = ?", (legistar_key,))
+        return self._insert_event(event, "legistar", legistar_key, None)
+
+    def detector_of(self, meeting_id: int) -> str | None:
+        row = self.conn.execute(
+            "SELECT detector FROM vote_events WHERE meeting_id = ? AND source = 'transcript' LIMIT 1",
+            (meeting_id,),
+        ).fetchone()
+        return row[0] if row else None
+
+    def set_matches(self, meeting_id: int, pairs: dict[int, int | None]) -> None:
+        """Link Legistar votes (keys) to detected ones (values, or None)."""
+        with transaction(self.conn):
+            for legistar_id, transcript_id in pairs.items():
+                self.conn.execute(
+                    "UPDATE vote_events SET matched_id = ?"
+                    " WHERE id = ? AND meeting_id = ? AND source = 'legistar'",
+                    (transcript_id, legistar_id, meeting_id),
+                )
+
+    def raw_events(self, meeting_id: int, source: str | None = None) -> list[VoteEvent]:
+        """One source's rows for a meeting, unmerged, in time order."""
+        rows = self.conn.execute(
+            f"SELECT {VOTE_COLUMNS} FROM vote_events v WHERE v.meeting_id = ? AND (? IS NULL OR v.source = ?)"
+            " ORDER BY v.start_time IS NULL, v.start_time, v.id",
+            (meeting_id, source, source),
+        ).fetchall()
+        return self._events(rows)
+
+    def _events(self, rows: list[sqlite3.Row]) -> list[VoteEvent]:
+        ids = [r["id"] for r in rows]
+        members: dict[int, list[MemberVote]] = {i: [] for i in ids}
+        items: dict[int, str] = {}
+        if ids:
+            marks = ",".join("?" * len(ids))
+            for m in self.conn.execute(
+                "SELECT mv.vote_event_id, mv.name, mv.vote, mv.person_id, p.name AS person"
+                " FROM member_votes mv LEFT JOIN persons p ON p.id = mv.person_id"
+                f" WHERE mv.vote_event_id IN ({marks}) ORDER BY mv.id",
+                ids,
+            ):
+                members[m["vote_event_id"]].append(
+                    MemberVote(m["name"], m["vote"], m["person_id"], m["person"])
+                )
+            item_ids = [r["agenda_item_id"] for r in rows if r["agenda_item_id"]]
+            if item_ids:
+                for item in self.conn.execute(
+                    "SELECT id, number, title, matter_file FROM agenda_items"
+                    f" WHERE id IN ({','.join('?' * len(item_ids))})",
+                    item_ids,
+                ):
+                    items[item["id"]] = AgendaItem(
+                        None, 0, item["title"], item["number"], item["matter_file"]
+                    ).label
+        events = []
+        for r in rows:
+            event = VoteEvent(
+                meeting_id=r["meeting_id"],
+                motion=r["motion"],
+                kind=r["kind"],
+                result=r["result"],
+                yes=r["yes"],
+                no=r["no"],
+                abstain=r["abstain"],
+                absent=r["absent"],
+                start=r["start_time"],
+                end=r["end_time"],
+                source=r["source"],
+                confidence=r["confidence"],
+                members=members[r["id"]],
+                agenda_item=items.get(r["agenda_item_id"]),
+                agenda_item_id=r["agenda_item_id"],
+                counted=json.loads(r["counted"]) if r["counted"] else None,
+                disagreements=json.loads(r["disagreements"] or "[]"),
+                legistar_id=_key_id(r["legistar_key"]),
+                twin_id=r["matched_id"],
+                id=r["id"],
+            )
+            events.append(event)
+        return events
+
+    def listing(self, where: VoteFilter) -> list[tuple[VoteEvent, Meeting]]:
+        """Votes as users see them, oldest meeting first and in the order
+        taken: each reconciled pair merged into one event."""
+        if where.since and where.until and where.since > where.until:
+            raise OnRecordError(f"--since {where.since} is after --until {where.until}; swap them")
+        rows = self.conn.execute(
+            f"SELECT {VOTE_COLUMNS} FROM vote_events v JOIN meetings m ON m.id = v.meeting_id"
+            " JOIN bodies b ON b.id = m.body_id"
+            " WHERE (? IS NULL OR v.meeting_id = ?) AND (? IS NULL OR b.name = ?)"
+            " AND (? IS NULL OR m.meeting_date >= ?) AND (? IS NULL OR m.meeting_date <= ?)"
+            " ORDER BY m.meeting_date, m.id, v.start_time IS NULL, v.start_time, v.id",
+            (
+                where.meeting_id,
+                where.meeting_id,
+                where.body,
+                where.body,
+                where.since,
+                where.since,
+                where.until,
+                where.until,
+            ),
+        ).fetchall()
+        events = self._events(rows)
+        by_id = {e.id: e for e in events}
+        matched = {e.twin_id for e in events if e.source == "legistar"} - {None}
+        merged = [merge(e, by_id.get(e.twin_id or -1)) for e in events if e.id not in matched]
+        merged.sort(key=lambda e: (e.start is None, e.start or 0.0))
+        meetings: dict[int, Meeting] = {}
+        out = []
+        for event in merged:
+            if where.result and event.result != where.result:
+                continue
+            if where.person_ids is not None and not any(
+                m.person_id in where.person_ids for m in event.members
+            ):
+                continue
+            assert event.meeting_id is not None
+            if event.meeting_id not in meetings:
+                row = self.conn.execute(
+                    f"SELECT {MEETING_COLUMNS} FROM meetings m JOIN bodies b ON b.id = m.body_id"
+                    " WHERE m.id = ?",
+                    (event.meeting_id,),
+                ).fetchone()
+                meetings[event.meeting_id] = _meeting(row)
+            out.append((event, meetings[event.meeting_id]))
+        out.sort(
+            key=lambda pair: (pair[1].date or "", pair[1].id or 0, pair[0].start is None, pair[0].start or 0)
+        )
+        return out
+
+    def get(self, vote_id: int) -> tuple[VoteEvent, Meeting] | None:
+        row = self.conn.execute("SELECT meeting_id FROM vote_events WHERE id = ?", (vote_id,)).fetchone()
+        if row is None:
+            return None
+        for event, meeting in self.listing(VoteFilter(meeting_id=row[0])):
+            if vote_id in (event.id, event.twin_id):
+                return event, meeting
+        return None
+
+
+def merge(official: VoteEvent, heard: VoteEvent | None) -> VoteEvent:
+    """One event from a Legistar vote and the detected vote it matched:
+    the record's result, counts and members, the recording's second and
+    the words of the motion as put, and every difference kept."""
+    if heard is None or official.source != "legistar":
+        return official
+    notes = list(official.disagreements) + list(heard.disagreements)
+    if heard.result != "unknown" and heard.result != official.result:
+        notes.append(f"Legistar records {official.result}; the recording announces {heard.result}")
+    for option in ("yes", "no", "abstain", "absent"):
+        said, recorded = getattr(heard, option), getattr(official, option)
+        if said is not None and recorded is not None and said != recorded:
+            notes.append(f"{option}: Legistar records {recorded}, the recording announces {said}")
+    heard_by_person = {m.person_id: m for m in heard.members if m.person_id is not None}
+    for m in official.members:
+        spoken = heard_by_person.get(m.person_id)
+        if spoken and spoken.vote not in (m.vote, "unclear"):
+            notes.append(f"{m.person or m.name}: Legistar records {m.vote}, the recording has {spoken.vote}")
+    event = replace(
+        official,
+        motion=heard.motion or official.motion,
+        kind=heard.kind,
+        start=heard.start,
+        end=heard.end,
+        source="both",
+        confidence=max(official.confidence, heard.confidence),
+        members=official.members or heard.members,
+        counted=heard.counted,
+        disagreements=notes,
+        twin_id=heard.id,
+    )
+    return event
+
+
+def vote_summary(
+    event: VoteEvent, meeting: Meeting, link: Callable[[Meeting, float], str]
+) -> dict[str, object]:
+    """The shape ``votes --json`` and ``GET /api/votes`` print."""
+    return {
+        "id": event.id,
+        "meeting_id": meeting.id,
+        "meeting_title": meeting.title,
+        "meeting_date": meeting.date,
+        "body": meeting.body,
+        "agenda_item": event.agenda_item,
+        "motion": event.motion,
+        "kind": event.kind,
+        "result": event.result,
+        "yes": event.yes,
+        "no": event.no,
+        "abstain": event.abstain,
+        "absent": event.absent,
+        "start": event.start,
+        "end": event.end,
+        "members": [{"name": m.person or m.name, "vote": m.vote} for m in event.members],
+        "source": event.source,
+        "url": link(meeting, event.start or 0.0),
+    }
