@@ -237,6 +237,13 @@ CATALOG_MIGRATIONS: list[tuple[int, str]] = [
         );
         CREATE INDEX member_votes_event ON member_votes(vote_event_id);
         CREATE INDEX member_votes_person ON member_votes(person_id);
+        -- Which detector last read each meeting (even one with no votes),
+        -- so reindex detects again only what an older detector read.
+        CREATE TABLE vote_detections (
+            meeting_id INTEGER PRIMARY KEY REFERENCES meetings(id) ON DELETE CASCADE,
+            detector TEXT NOT NULL,
+            detected_at TEXT NOT NULL DEFAULT (datetime('now'))
+        );
         """,
     ),
 ]

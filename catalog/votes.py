@@ -156,6 +156,36 @@ class VoteBook:
             (key, meeting_id, in_site_url),
         )
 
+    def linked_meetings(self) -> set[int]:
+        return {r[0] for r in self.conn.execute("SELECT meeting_id FROM legistar_events")}
+
+    def find_legistar(self, key: str) -> int | None:
+        row = self.conn.execute("SELECT id FROM persons WHERE legistar_key = ?", (key,)).fetchone()
+        return int(row[0]) if row else None
+
+    def placeholder_for(self, meeting_id: int, body: str, date: str) -> int | None:
+        """A meeting made from a Legistar event of the same body and date
+        that has no recording (and is not this one)."""
+        row = self.conn.execute(
+            "SELECT m.id FROM meetings m JOIN bodies b ON b.id = m.body_id"
+            " JOIN legistar_events le ON le.meeting_id = m.id"
+            " WHERE b.name = ? AND m.meeting_date = ? AND m.id != ? AND m.transcript_source = 'legistar'"
+            " ORDER BY m.id LIMIT 1",
+            (body, date, meeting_id),
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    def move_meeting_records(self, source: int, target: int) -> None:
+        """Hand a placeholder's agenda, Legistar votes and event links to
+        the meeting its recording became."""
+        with transaction(self.conn):
+            for table in ("agenda_items", "legistar_events"):
+                self.conn.execute(f"UPDATE {table} SET meeting_id = ? WHERE meeting_id = ?", (target, source))
+            self.conn.execute(
+                "UPDATE vote_events SET meeting_id = ? WHERE meeting_id = ? AND source = 'legistar'",
+                (target, source),
+            )
+
     def put_agenda_item(self, item: AgendaItem, legistar_key: str | None) -> int:
         if legistar_key:
             row = self.conn.execute(
@@ -263,6 +293,10 @@ class VoteBook:
             self.conn.execute(
                 "DELETE FROM vote_events WHERE meeting_id = ? AND source = 'transcript'", (meeting_id,)
             )
+            self.conn.execute(
+                "INSERT OR REPLACE INTO vote_detections (meeting_id, detector) VALUES (?, ?)",
+                (meeting_id, detector),
+            )
             return [
                 self._insert_event(replace(e, meeting_id=meeting_id), "transcript", None, detector)
                 for e in events
@@ -273,12 +307,15 @@ class VoteBook:
         self.conn.execute("DELETE FROM vote_events WHERE legistar_key = ?", (legistar_key,))
         return self._insert_event(event, "legistar", legistar_key, None)
 
-    def detector_of(self, meeting_id: int) -> str | None:
-        row = self.conn.execute(
-            "SELECT detector FROM vote_events WHERE meeting_id = ? AND source = 'transcript' LIMIT 1",
-            (meeting_id,),
-        ).fetchone()
-        return row[0] if row else None
+    def undetected(self, detector: str) -> list[int]:
+        """Transcribed meetings no detector of this version has read."""
+        rows = self.conn.execute(
+            "SELECT m.id FROM meetings m LEFT JOIN vote_detections d ON d.meeting_id = m.id"
+            " WHERE m.status IN ('indexing', 'indexed') AND (d.detector IS NULL OR d.detector != ?)"
+            " ORDER BY m.id",
+            (detector,),
+        )
+        return [r[0] for r in rows]
 
     def set_matches(self, meeting_id: int, pairs: dict[int, int | None]) -> None:
         """Link Legistar votes (keys) to detected ones (values, or None)."""

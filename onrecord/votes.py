@@ -1,0 +1,350 @@
+"""Votes across the stages: detection after indexing, the Legistar import,
+and reconciliation of the two. The CLI, the pipeline and the nightly run
+call these; the stages themselves never meet."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from catalog import Catalog, Meeting, OnRecordError, Segment, Settings
+from catalog.types import Person
+from catalog.votes import VoteBook, VoteFilter, vote_summary
+
+
+def detect_meeting_votes(catalog: Catalog, meeting: Meeting, segments: list[Segment]) -> int:
+    """Detect the meeting's votes again and link them to Legistar's record.
+    Names heard in its roll calls that nobody on the roster matches join
+    the body's roster, so the next meeting recognises them."""
+    from minutes import DETECTOR_VERSION, detect_votes
+
+    assert meeting.id is not None
+    adopt_placeholder(catalog, meeting)
+    book = VoteBook(catalog.conn)
+    roster = book.roster(meeting.body)
+    events = detect_votes(segments, roster)
+    _learn_names(book, meeting, events, roster)
+    book.replace_detected(meeting.id, events, DETECTOR_VERSION)
+    reconcile(catalog, meeting.id)
+    return len(events)
+
+
+def redetect_stale(catalog: Catalog) -> int:
+    """Detect votes in every meeting an older detector read (``reindex``)."""
+    from minutes import DETECTOR_VERSION
+
+    todo = VoteBook(catalog.conn).undetected(DETECTOR_VERSION)
+    for meeting_id in todo:
+        meeting = catalog.meeting(meeting_id)
+        assert meeting is not None
+        detect_meeting_votes(catalog, meeting, catalog.segments(meeting_id))
+    return len(todo)
+
+
+def _learn_names(book: VoteBook, meeting: Meeting, events: list[Any], roster: list[Person]) -> None:
+    known = {p.id: p for p in roster}
+    for event in events:
+        for member in event.members:
+            if member.person_id in known:
+                person = known[member.person_id]
+                assert person.id is not None
+                book.add_aliases(person.id, [member.name])
+                book.seat(person.id, meeting.body, meeting.date)
+            elif member.vote in ("yes", "no", "abstain") and member.name[:1].isalpha():
+                name = member.name.title()
+                found = book.find_persons(name, meeting.body)
+                person_id = found[0].id if found else book.add_person(name, None, [member.name])
+                assert person_id is not None
+                book.seat(person_id, meeting.body, meeting.date)
+                member.person_id, member.person = person_id, found[0].name if found else name
+
+
+def reconcile(catalog: Catalog, meeting_id: int) -> None:
+    """Link each Legistar vote of the meeting to the detected vote on the
+    same item, which gives it its second in the recording."""
+    from minutes import match_legistar
+
+    book = VoteBook(catalog.conn)
+    official = book.raw_events(meeting_id, "legistar")
+    if not official:
+        return
+    detected = book.raw_events(meeting_id, "transcript")
+    items = {item.id: item for item in book.agenda(meeting_id) if item.id is not None}
+    heard = {}
+    for event in detected:
+        assert event.id is not None
+        start, end = (event.start or 0.0) - 240.0, (event.end or 0.0) + 5.0
+        heard[event.id] = " ".join(s.text for s in catalog.segments(meeting_id, start, end))
+    pairs = match_legistar(official, detected, items, heard)
+    book.set_matches(meeting_id, pairs)
+    starts = {}
+    by_id = {e.id: e for e in detected}
+    for vote in official:
+        found = by_id.get(pairs.get(vote.id or -1) or -1)
+        if found is not None and vote.agenda_item_id is not None and found.start is not None:
+            starts[vote.agenda_item_id] = found.start
+    book.set_item_starts(starts)
+
+
+def vote_filter(
+    catalog: Catalog,
+    meeting_id: int | None = None,
+    body: str | None = None,
+    member: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    result: str | None = None,
+) -> VoteFilter:
+    """Check the user's filters; names that match nobody are mistakes."""
+    from catalog import parse_date
+
+    since = parse_date(since, "--since") if since else None
+    until = parse_date(until, "--until") if until else None
+    if since and until and since > until:
+        raise OnRecordError(f"--since {since} is after --until {until}; swap them")
+    if result and result not in ("passed", "failed", "unknown"):
+        raise OnRecordError(f"--result {result!r} is not understood; use passed or failed")
+    if body and catalog.body(body) is None:
+        known = ", ".join(b.name for b in catalog.bodies()) or "none yet"
+        raise OnRecordError(f"No body named {body!r}; known bodies: {known}")
+    if meeting_id is not None and catalog.meeting(meeting_id) is None:
+        raise OnRecordError(f"No meeting {meeting_id}; list them with: onrecord meetings")
+    person_ids = None
+    if member:
+        found = VoteBook(catalog.conn).find_persons(member, body)
+        if not found:
+            raise OnRecordError(
+                f"Nobody named {member!r} is known; give a member's name or last name as it appears"
+                " in `onrecord votes`"
+            )
+        person_ids = tuple(p.id for p in found if p.id is not None)
+    return VoteFilter(meeting_id, body, person_ids, since, until, result)
+
+
+def list_votes(
+    catalog: Catalog, where: VoteFilter, link: Callable[[Meeting, float], str]
+) -> list[dict[str, Any]]:
+    return [vote_summary(e, m, link) for e, m in VoteBook(catalog.conn).listing(where)]
+
+
+def linker(settings: Settings) -> Callable[[Meeting, float], str]:
+    """Deep links for votes: the recording at the question, or the app's
+    meeting page for a meeting with no recording yet."""
+    from search.links import deep_link, player_link
+
+    def link(meeting: Meeting, start: float) -> str:
+        if not meeting.audio_path:
+            return player_link(meeting.id, start, settings.base_url)
+        return deep_link(meeting.source_url, start, meeting.id, settings.base_url)
+
+    return link
+
+
+@dataclass
+class LegistarReport:
+    client: str
+    body: str
+    events: int = 0
+    meetings_added: int = 0
+    items: int = 0
+    votes: int = 0
+    linked: int = 0
+    missing_votes: int = 0
+
+    def summary(self) -> str:
+        text = (
+            f"Legistar {self.client}: {self.events} event(s) of {self.body} ({self.meetings_added} new"
+            f" meeting(s) without a recording yet), {self.items} agenda item(s), {self.votes} vote(s),"
+            f" {self.linked} linked to the recording"
+        )
+        if self.missing_votes:
+            text += f"; {self.missing_votes} item(s) whose vote list Legistar could not send"
+        return text
+
+
+def _same_body(ours: str, theirs: str) -> bool:
+    a, b = ours.strip().lower(), theirs.strip().lower()
+    return a == b or a.endswith(" " + b)
+
+
+def import_legistar(
+    catalog: Catalog,
+    client: Any,
+    body: str,
+    legistar_body: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> LegistarReport:
+    """Fetch a body's events from Legistar, then write them in one
+    transaction: meetings (found by body and date, or new ones without a
+    recording), agenda items, persons, seats and votes; then link each vote
+    to the recording's detected vote on the same item."""
+    from catalog import parse_date
+
+    since = parse_date(since, "--since") if since else None
+    until = parse_date(until, "--until") if until else None
+    if since and until and since > until:
+        raise OnRecordError(f"--since {since} is after --until {until}; swap them")
+    if not body.strip():
+        raise OnRecordError("--body is empty; give the council's name, e.g. --body 'Seattle City Council'")
+    events = client.events(since, until)
+    wanted = [e for e in events if _same_body(legistar_body or body, str(e.get("EventBodyName") or ""))]
+    if not wanted:
+        names = sorted({str(e.get("EventBodyName")) for e in events})
+        raise OnRecordError(
+            f"Legistar {client.client} has no events of {legistar_body or body!r} in that period"
+            + (f"; its bodies there: {', '.join(names)} (pick one with --legistar-body)" if names else "")
+        )
+    fetched = [client.fetch(e) for e in wanted]
+    people: dict[int, dict[str, Any] | None] = {}
+    book = VoteBook(catalog.conn)
+    for event in fetched:
+        for votes in event.votes.values():
+            for v in votes:
+                pid = v.get("VotePersonId")
+                if isinstance(pid, int) and pid not in people:
+                    known = book.find_legistar(f"{client.client}:{pid}")
+                    people[pid] = None if known else client.person(pid)
+    report = LegistarReport(client.client, body)
+    # Meetings first (their store keeps its own transactions); should the
+    # writes below fail, the meetings made here are removed again.
+    meetings = [_meeting_for(catalog, book, client, body, event) for event in fetched]
+    touched = [meeting_id for meeting_id, _ in meetings]
+    from catalog.db import transaction
+
+    try:
+        with transaction(catalog.conn):
+            for event, (meeting_id, added) in zip(fetched, meetings, strict=True):
+                book.link_event(f"{client.client}:{event.id}", meeting_id, event.raw.get("EventInSiteURL"))
+                report.events += 1
+                report.meetings_added += added
+                items, votes = _write_event(book, client.client, body, meeting_id, event, people)
+                report.items += items
+                report.votes += votes
+                report.missing_votes += len(event.missing_votes)
+    except BaseException:
+        for meeting_id, added in meetings:
+            if added:
+                catalog.delete_meeting(meeting_id)
+        raise
+    for meeting_id in touched:
+        reconcile(catalog, meeting_id)
+        report.linked += sum(1 for e in book.raw_events(meeting_id, "legistar") if e.twin_id)
+    return report
+
+
+def _meeting_for(catalog: Catalog, book: VoteBook, client: Any, body: str, event: Any) -> tuple[int, int]:
+    """The meeting this event is: linked before, or of the same body and
+    date, or a new meeting without a recording (added: 1)."""
+    key = f"{client.client}:{event.id}"
+    linked = book.meeting_for_event(key)
+    if linked is not None and catalog.meeting(linked) is not None:
+        return linked, 0
+    same_day = [m for m in catalog.meetings(body=body) if m.date == event.date and m.id is not None]
+    taken = book.linked_meetings()
+    free = [m for m in same_day if m.id not in taken] or same_day
+    if free:
+        assert free[0].id is not None
+        return free[0].id, 0
+    title = f"{event.body} {event.date}" + (
+        f" ({event.raw['EventComment']})" if event.raw.get("EventComment") else ""
+    )
+    url = event.raw.get("EventInSiteURL") or f"{client.api}/{client.client}/events/{event.id}"
+    placeholder = Meeting(
+        title=title,
+        body=body,
+        source_url=url,
+        date=event.date,
+        status="indexed",
+        transcript_source="legistar",
+    )
+    added = catalog.add_meeting(placeholder, f"legistar:{key}")
+    assert added.id is not None
+    return added.id, 1
+
+
+def _write_event(
+    book: VoteBook,
+    client: str,
+    body: str,
+    meeting_id: int,
+    event: Any,
+    people: dict[int, dict[str, Any] | None],
+) -> tuple[int, int]:
+    from catalog.types import AgendaItem, MemberVote, VoteEvent
+    from ingest.legistar import member_vote, passed_flag
+
+    items = written = 0
+    for n, raw in enumerate(event.items):
+        title = str(raw.get("EventItemTitle") or raw.get("EventItemMatterName") or "").strip()
+        if not title:
+            continue
+        seq = raw.get("EventItemAgendaSequence") or raw.get("EventItemMinutesSequence") or n
+        item = AgendaItem(
+            meeting_id,
+            int(seq),
+            title,
+            raw.get("EventItemAgendaNumber"),
+            raw.get("EventItemMatterFile"),
+            raw.get("EventItemMatterName"),
+        )
+        item_id = book.put_agenda_item(item, f"{client}:{raw['EventItemId']}")
+        items += 1
+        votes = event.votes.get(int(raw["EventItemId"]), [])
+        result = passed_flag(raw)
+        if not votes and result == "unknown":
+            continue
+        members = []
+        for v in sorted(votes, key=lambda v: v.get("VoteSort") or 0):
+            pid = v.get("VotePersonId")
+            name = str(v.get("VotePersonName") or "").strip()
+            person_id = None
+            if isinstance(pid, int):
+                record = people.get(pid) or {}
+                full = str(record.get("PersonFullName") or name).strip()
+                aliases = [a for a in (record.get("PersonLastName"), name) if a]
+                person_id = book.add_person(full or name, f"{client}:{pid}", aliases or [full])
+                book.seat(person_id, body, event.date)
+            members.append(MemberVote(name, member_vote(v.get("VoteValueName")), person_id))
+        tally = {k: sum(m.vote == k for m in members) for k in ("yes", "no", "abstain", "absent")}
+        vote = VoteEvent(
+            meeting_id=meeting_id,
+            motion=" ".join(filter(None, [raw.get("EventItemMatterFile"), title]))[:300],
+            kind="consent_agenda" if raw.get("EventItemConsent") else ("roll_call" if members else "voice"),
+            result=result,
+            source="legistar",
+            confidence=1.0,
+            members=members,
+            agenda_item_id=item_id,
+            **({k: tally[k] for k in tally} if members else {}),
+        )
+        vote.disagreements = _tally_note(raw.get("EventItemTally"), tally if members else None)
+        book.put_legistar_vote(vote, f"{client}:{raw['EventItemId']}")
+        written += 1
+    return items, written
+
+
+def _tally_note(stated: Any, tally: dict[str, int] | None) -> list[str]:
+    """Legistar's own tally string against the votes it lists."""
+    import re
+
+    m = re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*", str(stated or ""))
+    if not m or tally is None:
+        return []
+    yes, no = int(m.group(1)), int(m.group(2))
+    if (yes, no) != (tally["yes"], tally["no"]):
+        return [f"Legistar's tally says {yes}-{no}; its listed votes are {tally['yes']}-{tally['no']}"]
+    return []
+
+
+def adopt_placeholder(catalog: Catalog, meeting: Meeting) -> None:
+    """A recording that arrives for a Legistar event already in the
+    catalog takes over its agenda and votes."""
+    if meeting.id is None or not meeting.date or meeting.transcript_source == "legistar":
+        return
+    book = VoteBook(catalog.conn)
+    placeholder = book.placeholder_for(meeting.id, meeting.body, meeting.date)
+    if placeholder is not None:
+        book.move_meeting_records(placeholder, meeting.id)
+        catalog.delete_meeting(placeholder)
