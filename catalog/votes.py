@@ -303,9 +303,36 @@ class VoteBook:
             ]
 
     def put_legistar_vote(self, event: VoteEvent, legistar_key: str) -> int:
-        """Write (or rewrite) one Legistar vote; call inside a transaction."""
-        self.conn.execute("DELETE FROM vote_events WHERE legistar_key = ?", (legistar_key,))
-        return self._insert_event(event, "legistar", legistar_key, None)
+        """Write (or rewrite in place, keeping its id and its link) one
+        Legistar vote; call inside a transaction."""
+        row = self.conn.execute(
+            "SELECT id FROM vote_events WHERE legistar_key = ?", (legistar_key,)
+        ).fetchone()
+        if row is None:
+            return self._insert_event(event, "legistar", legistar_key, None)
+        self.conn.execute(
+            "UPDATE vote_events SET meeting_id = ?, agenda_item_id = ?, motion = ?, kind = ?, result = ?,"
+            " yes = ?, no = ?, abstain = ?, absent = ?, disagreements = ? WHERE id = ?",
+            (
+                event.meeting_id,
+                event.agenda_item_id,
+                event.motion,
+                event.kind,
+                event.result,
+                event.yes,
+                event.no,
+                event.abstain,
+                event.absent,
+                json.dumps(event.disagreements),
+                row[0],
+            ),
+        )
+        self.conn.execute("DELETE FROM member_votes WHERE vote_event_id = ?", (row[0],))
+        self.conn.executemany(
+            "INSERT INTO member_votes (vote_event_id, person_id, name, vote) VALUES (?, ?, ?, ?)",
+            [(row[0], m.person_id, m.name, m.vote) for m in event.members],
+        )
+        return int(row[0])
 
     def undetected(self, detector: str) -> list[int]:
         """Transcribed meetings no detector of this version has read."""

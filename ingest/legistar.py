@@ -66,7 +66,7 @@ class LegistarClient:
         self.page = PAGE
 
     def _url(self, path: str, params: dict[str, str] | None = None) -> str:
-        query = urllib.parse.urlencode(params or {}, safe="$' ", quote_via=urllib.parse.quote)
+        query = urllib.parse.urlencode(params or {}, safe="$'", quote_via=urllib.parse.quote)
         return f"{self.api}/{self.client}/{path}" + (f"?{query}" if query else "")
 
     def get(self, path: str, params: dict[str, str] | None = None) -> Any:
