@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 
 from catalog.types import MemberVote, Person, Segment, VoteEvent
-from minutes.names import NameMatcher
+from minutes.names import ROLL_MATCH_AT, NameMatcher
 from minutes.text import Stream, Token, number
 
 # Bump when detection changes, so ``reindex`` detects every meeting again.
@@ -357,10 +357,12 @@ def _name_at(toks: list[Token], i: int, matcher: NameMatcher) -> tuple[str, int]
         words = toks[i : i + width]
         if any(w.norm in NOT_NAMES for w in words):
             continue
-        person, score = matcher.match(" ".join(w.norm for w in words))
+        score = matcher.closeness(" ".join(w.norm for w in words))
         ends = words[-1].stop or i + width == len(toks) or toks[i + width].turn != words[-1].turn
         follows = i + width < len(toks) and toks[i + width].norm in ANSWERS
-        if person is not None and (ends or follows) and score >= 0.8:
+        # Called on its own and answered: a weaker likeness will do, as the
+        # whole roll call is resolved together afterwards.
+        if score >= 0.8 and (ends or follows) or score >= ROLL_MATCH_AT and ends and follows:
             return " ".join(w.text.strip("?.,!") for w in words), i + width
     return None
 

@@ -85,6 +85,12 @@ class NameMatcher:
             return person, score
         return None, score
 
+    def closeness(self, heard: str) -> float:
+        """How near the heard name comes to anyone on the roster."""
+        if not letters(heard):
+            return 0.0
+        return max((similarity(heard, key) for key, _ in self._keys), default=0.0)
+
     def match_all(self, heard: list[str]) -> list[Person | None]:
         """Resolve the names of one roll call together: each member answers
         once, so a name taken by a clear match ("Herbal" is Herbold) no

@@ -51,7 +51,7 @@ def _learn_names(book: VoteBook, meeting: Meeting, events: list[Any], roster: li
                 assert person.id is not None
                 book.add_aliases(person.id, [member.name])
                 book.seat(person.id, meeting.body, meeting.date)
-            elif member.vote in ("yes", "no", "abstain") and member.name[:1].isalpha():
+            elif member.vote != "unclear" and member.name[:1].isalpha():
                 name = member.name.title()
                 found = book.find_persons(name, meeting.body)
                 person_id = found[0].id if found else book.add_person(name, None, [member.name])
