@@ -284,7 +284,8 @@ def votes(
 
     with _pipeline(settings) as pipeline:
         where = vote_filter(pipeline.catalog, meeting_id, body, member, since, until, result)
-        found = list_votes(pipeline.catalog, where, linker(settings))
+        listed = list_votes(pipeline.catalog, where, linker(settings))
+    found = [vote for vote, _ in listed]
     if as_json:
         click.echo(json.dumps({"votes": found}, indent=2))
         return
@@ -300,13 +301,15 @@ def votes(
         click.echo("No votes found.")
     from catalog.formats import clock
 
-    for v in found:
+    for v, notes in listed:
         counts = "-".join(str(v[k]) for k in ("yes", "no") if v[k] is not None)
         at = f" at {clock(v['start'])[:8]}" if v["start"] is not None else ""
         click.echo(f"{v['body']} · {v['meeting_date'] or 'undated'} · {v['kind']}{at} [{v['source']}]")
         click.echo(f"  {v['result'].upper()} {counts}  {v['motion']}")
         if v["members"]:
             click.echo("  " + ", ".join(f"{m['name']}: {m['vote']}" for m in v["members"]))
+        for note in notes:
+            click.echo(f"  ! {note}")
         click.echo(f"  {v['url']}\n")
 
 

@@ -124,8 +124,10 @@ def vote_filter(
 
 def list_votes(
     catalog: Catalog, where: VoteFilter, link: Callable[[Meeting, float], str]
-) -> list[dict[str, Any]]:
-    return [vote_summary(e, m, link) for e, m in VoteBook(catalog.conn).listing(where)]
+) -> list[tuple[dict[str, Any], list[str]]]:
+    """Each vote as ``votes --json`` prints it, with its disagreements (the
+    sources, or the count announced and the count heard)."""
+    return [(vote_summary(e, m, link), e.disagreements) for e, m in VoteBook(catalog.conn).listing(where)]
 
 
 def linker(settings: Settings) -> Callable[[Meeting, float], str]:

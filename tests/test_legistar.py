@@ -228,3 +228,76 @@ def test_unreachable_and_malformed_api(home: Path, legistar: FakeLegistar, monke
         assert result.exit_code != 0 and message in result.output
         assert len(result.output.strip().splitlines()) == 1
     assert json.loads(run(home, "meetings", "--json").output)["meetings"] == []
+
+
+# Written for this test: no recording of Seattle's 29 July 2019 meeting is
+# here, so a short caption file stands in for it. The clerk's roll call has
+# Whisper-style spellings, and Sawant's answer differs from Legistar's record.
+COUNCIL_VTT = """WEBVTT
+
+00:10:00.000 --> 00:10:06.000
+Will the clerk please read the first agenda item into the record?
+
+00:10:06.000 --> 00:10:14.000
+Agenda item one, Council Bill 119583, an ordinance related to appropriations
+for the Office of Arts and Culture.
+
+00:10:14.000 --> 00:10:18.000
+I move to pass Council Bill 119583.
+
+00:10:18.000 --> 00:10:20.000
+Second.
+
+00:10:20.000 --> 00:10:24.000
+Will the clerk please call the roll on the passage of the bill?
+
+00:10:24.000 --> 00:10:44.000
+>> Bike Shop?
+>> Aye.
+>> Gonzales?
+>> Yes.
+>> Harold?
+>> Aye.
+>> Herbal?
+>> Yes.
+>> Juarez?
+>> Aye.
+>> O'Brien?
+>> Aye.
+>> Pacheco?
+>> Yes.
+>> Sawant?
+>> No.
+
+00:10:44.000 --> 00:10:50.000
+Seven in favor, one opposed. The motion carries and the chair will sign it.
+"""
+
+
+def test_a_recording_arriving_later_gives_legistar_votes_their_second(
+    home: Path, tmp_path: Path, legistar: FakeLegistar
+) -> None:
+    assert import_seattle(home, legistar.api, "--since", "2019-07-29", "--until", "2019-07-29").exit_code == 0
+    placeholder = json.loads(run(home, "meetings", "--json").output)["meetings"][0]
+    vtt = tmp_path / "council.vtt"
+    vtt.write_text(COUNCIL_VTT)
+    ingested = run(
+        home, "ingest", str(vtt), "--body", "Seattle City Council", "--date", "2019-07-29", "--json"
+    )
+    assert ingested.exit_code == 0, ingested.output
+    [meeting] = json.loads(run(home, "meetings", "--json").output)["meetings"]
+    assert meeting["id"] != placeholder["id"]  # the recording's meeting took over the event
+    votes = json.loads(run(home, "votes", "--json").output)["votes"]
+    assert len(votes) == 4 and {v["meeting_id"] for v in votes} == {meeting["id"]}
+    [bill] = [v for v in votes if "CB 119583" in v["motion"] or "119583" in (v["agenda_item"] or "")]
+    assert bill["source"] == "both" and 615 < bill["start"] < 625
+    # Legistar's record stands: 8-0, every member In Favor.
+    assert (bill["yes"], bill["no"]) == (8, 0) and {m["vote"] for m in bill["members"]} == {"yes"}
+    text = run(home, "votes", "--meeting", str(meeting["id"])).output
+    assert "Kshama Sawant: Legistar records yes, the recording has no" in text
+    assert "yes: Legistar records 8, the recording announces 7" in text
+    # The roll call's spellings joined the members' aliases.
+    catalog = catalog_for(home)
+    assert [p.name for p in VoteBook(catalog.conn).find_persons("bike shop")] == ["Sally Bagshaw"]
+    catalog.close()
+    assert len(json.loads(run(home, "votes", "--member", "bike shop", "--json").output)["votes"]) == 4
