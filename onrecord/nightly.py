@@ -111,6 +111,10 @@ class NightlyRun:
         try:
             for source in self.config.sources:
                 self._source(source)
+            if self.config.legistar:
+                from onrecord.votes import sync_legistar
+
+                sync_legistar(self.pipeline.catalog, self.config.legistar, self.since, self.report.fail)
             self._resume_unfinished()
             self._alerts()
         finally:

@@ -350,3 +350,25 @@ def adopt_placeholder(catalog: Catalog, meeting: Meeting) -> None:
     if placeholder is not None:
         book.move_meeting_records(placeholder, meeting.id)
         catalog.delete_meeting(placeholder)
+
+
+def sync_legistar(
+    catalog: Catalog, bodies: list[Any], since: str | None, fail: Callable[[str, str, str], None]
+) -> None:
+    """The nightly run's Legistar step: each configured body's recent events
+    (the last 60 days, or from the run's ``since``); a failing body is reported and
+    the others go on."""
+    import datetime
+
+    from ingest.legistar import DEFAULT_API, LegistarClient
+
+    recent = (datetime.date.today() - datetime.timedelta(days=60)).isoformat()
+    for entry in bodies:
+        # A run's own --since reaches back as far as asked; otherwise recent weeks.
+        start = since or max(filter(None, [entry.since, recent]))
+        try:
+            client = LegistarClient(entry.client, entry.api or DEFAULT_API)
+            import_legistar(catalog, client, entry.body, entry.legistar_body, start, entry.until)
+        except OnRecordError as exc:
+            if "has no events" not in str(exc):  # a quiet month is not a failure
+                fail(entry.body, f"legistar:{entry.client}", str(exc))

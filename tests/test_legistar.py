@@ -301,3 +301,19 @@ def test_a_recording_arriving_later_gives_legistar_votes_their_second(
     assert [p.name for p in VoteBook(catalog.conn).find_persons("bike shop")] == ["Sally Bagshaw"]
     catalog.close()
     assert len(json.loads(run(home, "votes", "--member", "bike shop", "--json").output)["votes"]) == 4
+
+
+def test_the_nightly_run_keeps_votes_current(home: Path, tmp_path: Path, legistar: FakeLegistar) -> None:
+    config = tmp_path / "sources.toml"
+    config.write_text(
+        "[run]\nretries = 0\n\n"
+        "[[bodies]]\n"
+        'name = "Seattle City Council"\n'
+        f'legistar = {{ client = "seattle", body = "City Council", api = "{legistar.api}" }}\n'
+        f'sources = ["{legistar.api}/no-such-feed.xml"]\n'
+    )
+    result = run(home, "run", "--config", str(config), "--since", "2019-07-29", "--json")
+    report = json.loads(result.output[result.output.index("{") :])
+    # The feed is missing (reported), but Legistar's votes arrived.
+    assert [f["url"] for f in report["failures"]] == [f"{legistar.api}/no-such-feed.xml"]
+    assert len(json.loads(run(home, "votes", "--json").output)["votes"]) == 4
