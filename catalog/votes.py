@@ -475,6 +475,19 @@ class VoteBook:
         return None
 
 
+def passages(conn: sqlite3.Connection, name: str, limit: int = 30) -> list[tuple[Meeting, float, str]]:
+    """What a person said: segments whose speaker was named as them, newest
+    meetings first (read-only; speakers and segments belong to the catalog)."""
+    rows = conn.execute(
+        f"SELECT {MEETING_COLUMNS}, s.start_time, s.text FROM segments s"
+        " JOIN speakers sp ON sp.id = s.speaker_id JOIN meetings m ON m.id = s.meeting_id"
+        " JOIN bodies b ON b.id = m.body_id WHERE lower(sp.name) = lower(?)"
+        " ORDER BY m.meeting_date DESC, m.id DESC, s.seq LIMIT ?",
+        (name, limit),
+    ).fetchall()
+    return [(_meeting(r), float(r["start_time"]), r["text"]) for r in rows]
+
+
 def merge(official: VoteEvent, heard: VoteEvent | None) -> VoteEvent:
     """One event from a Legistar vote and the detected vote it matched:
     the record's result, counts and members, the recording's second and

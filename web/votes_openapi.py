@@ -1,0 +1,139 @@
+"""The OpenAPI description of /api/votes (merged into web/openapi.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_COUNT = {"type": ["integer", "null"], "minimum": 0, "description": "null when unknown"}
+VOTE: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "id",
+        "meeting_id",
+        "meeting_title",
+        "meeting_date",
+        "body",
+        "agenda_item",
+        "motion",
+        "kind",
+        "result",
+        "yes",
+        "no",
+        "abstain",
+        "absent",
+        "start",
+        "end",
+        "members",
+        "source",
+        "url",
+    ],
+    "properties": {
+        "id": {"type": "integer"},
+        "meeting_id": {"type": "integer"},
+        "meeting_title": {"type": "string"},
+        "meeting_date": {"type": ["string", "null"], "format": "date"},
+        "body": {"type": "string"},
+        "agenda_item": {"type": ["string", "null"]},
+        "motion": {"type": "string"},
+        "kind": {
+            "type": "string",
+            "enum": ["roll_call", "voice", "unanimous_consent", "consent_agenda", "electronic"],
+        },
+        "result": {"type": "string", "enum": ["passed", "failed", "unknown"]},
+        "yes": _COUNT,
+        "no": _COUNT,
+        "abstain": _COUNT,
+        "absent": _COUNT,
+        "start": {"type": ["number", "null"], "description": "second the question was put"},
+        "end": {"type": ["number", "null"], "description": "second the result was announced"},
+        "members": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "vote"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "vote": {"type": "string", "enum": ["yes", "no", "abstain", "absent", "unclear"]},
+                },
+            },
+        },
+        "source": {"type": "string", "enum": ["transcript", "legistar", "both"]},
+        "url": {"type": "string", "description": "deep link to the second the question was put"},
+    },
+}
+_ERROR = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
+
+
+def _param(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema or {"type": "string"},
+    }
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+VOTES_PATHS: dict[str, Any] = {
+    "/api/votes": {
+        "get": {
+            "summary": "Votes taken: motion, result, counts, each member's vote, the second it happened",
+            "description": "The same JSON as `onrecord votes --json`; format=csv or ocd exports them.",
+            "parameters": [
+                _param("meeting", "only this meeting id", {"type": "integer"}),
+                _param("body", "only this body"),
+                _param("member", "only votes this member cast (name or last name)"),
+                _param("since", "only meetings on or after", {"type": "string", "format": "date"}),
+                _param("until", "only meetings on or before", {"type": "string", "format": "date"}),
+                _param("result", "passed or failed", {"type": "string", "enum": ["passed", "failed"]}),
+                _param(
+                    "format",
+                    "json (default), csv (a row per member's vote) or ocd (Open Civic Data vote events)",
+                    {"type": "string", "enum": ["json", "csv", "ocd"]},
+                ),
+            ],
+            "responses": {
+                "200": {
+                    "description": "votes",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"votes": {"type": "array", "items": VOTE}},
+                            }
+                        },
+                        "text/csv": {"schema": {"type": "string"}},
+                    },
+                },
+                "400": {"description": "bad input", **_json(_ERROR)},
+            },
+        }
+    },
+    "/api/votes/{id}": {
+        "get": {
+            "summary": "One vote, with the counts heard and every disagreement between sources",
+            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            "responses": {
+                "200": {
+                    "description": "the vote",
+                    **_json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "vote": VOTE,
+                                "counted": {"type": ["object", "null"]},
+                                "disagreements": {"type": "array", "items": {"type": "string"}},
+                                "confidence": {"type": "number"},
+                            },
+                        }
+                    ),
+                },
+                "404": {"description": "not found", **_json(_ERROR)},
+            },
+        }
+    },
+}
