@@ -239,6 +239,12 @@ CATALOG_MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX member_votes_person ON member_votes(person_id);
         -- Which detector last read each meeting (even one with no votes),
         -- so reindex detects again only what an older detector read.
+        -- Saved searches that fired on a vote (each fires once per vote).
+        CREATE TABLE vote_watch_fired (
+            saved_search_id INTEGER NOT NULL,
+            vote_event_id INTEGER NOT NULL,
+            PRIMARY KEY (saved_search_id, vote_event_id)
+        );
         CREATE TABLE vote_detections (
             meeting_id INTEGER PRIMARY KEY REFERENCES meetings(id) ON DELETE CASCADE,
             detector TEXT NOT NULL,

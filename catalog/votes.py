@@ -465,6 +465,25 @@ class VoteBook:
         )
         return out
 
+    def created(self, vote_ids: list[int]) -> dict[int, str]:
+        if not vote_ids:
+            return {}
+        marks = ",".join("?" * len(vote_ids))
+        rows = self.conn.execute(f"SELECT id, created_at FROM vote_events WHERE id IN ({marks})", vote_ids)
+        return {r[0]: r[1] for r in rows}
+
+    def fired(self, saved_search_id: int) -> set[int]:
+        rows = self.conn.execute(
+            "SELECT vote_event_id FROM vote_watch_fired WHERE saved_search_id = ?", (saved_search_id,)
+        )
+        return {r[0] for r in rows}
+
+    def mark_fired(self, saved_search_id: int, vote_ids: list[int]) -> None:
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO vote_watch_fired (saved_search_id, vote_event_id) VALUES (?, ?)",
+            [(saved_search_id, v) for v in vote_ids],
+        )
+
     def get(self, vote_id: int) -> tuple[VoteEvent, Meeting] | None:
         row = self.conn.execute("SELECT meeting_id FROM vote_events WHERE id = ?", (vote_id,)).fetchone()
         if row is None:

@@ -224,6 +224,9 @@ def check_alerts(pipeline: Pipeline, settings: Settings) -> tuple[int, int]:
                 saved.query, meeting_id, saved.min_score, saved.body, saved.speaker
             )
             book.record(saved, meeting_id, hits)
+    from onrecord.votes import watch_votes
+
+    watch_votes(pipeline.catalog, settings)
     sent = failed = 0
     for alert in book.pending():
         try:

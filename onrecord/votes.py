@@ -372,3 +372,50 @@ def sync_legistar(
         except OnRecordError as exc:
             if "has no events" not in str(exc):  # a quiet month is not a failure
                 fail(entry.body, f"legistar:{entry.client}", str(exc))
+
+
+def watch_votes(catalog: Catalog, settings: Settings) -> int:
+    """Saved searches watch votes too: each fires once, into the alert
+    outbox, when a vote on a motion holding all its words is found after the
+    search was saved. Returns the number of alerts queued."""
+    import re
+
+    from catalog.types import Hit
+    from search.alerts import AlertBook
+
+    alerts = AlertBook(catalog.conn)
+    book = VoteBook(catalog.conn)
+    link = linker(settings)
+    listed = book.listing(VoteFilter())
+    created = book.created([e.id for e, _ in listed if e.id is not None])
+    queued = 0
+    for saved in alerts.all():
+        words = [w.lower() for w in re.findall(r"\w+", saved.query) if w.upper() not in ("AND", "OR", "NOT")]
+        done = book.fired(saved.id)
+        for event, meeting in listed:
+            ids = [i for i in (event.id, event.twin_id) if i is not None]
+            if not words or done & set(ids) or created.get(event.id or -1, "") < saved.created_at:
+                continue
+            if saved.body and saved.body.lower() != meeting.body.lower():
+                continue
+            said = [w.lower() for w in re.findall(r"\w+", f"{event.motion} {event.agenda_item or ''}")]
+            if not all(any(w.startswith(token) for w in said) for token in words):
+                continue
+            counts = "-".join(str(c) for c in (event.yes, event.no) if c is not None)
+            who = ", ".join(f"{m.person or m.name}: {m.vote}" for m in event.members)
+            text = f"Vote on {event.motion}: {event.result} {counts}".strip() + (f". {who}" if who else "")
+            hit = Hit(
+                meeting_id=meeting.id or 0,
+                meeting_title=meeting.title,
+                meeting_date=meeting.date,
+                body=meeting.body,
+                start=event.start or 0.0,
+                end=event.end or 0.0,
+                speaker=None,
+                text=text,
+                score=1.0,
+                url=link(meeting, event.start or 0.0),
+            )
+            queued += alerts.record(saved, meeting.id or 0, [hit])
+            book.mark_fired(saved.id, ids)
+    return queued

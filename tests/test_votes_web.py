@@ -21,9 +21,10 @@ from web import create_app
 def oakland_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("oakland-web")
     vtt = shared("captions/oakland_captions.vtt")
-    assert (
-        run(home, "ingest", str(vtt), "--body", "Oakland City Council", "--date", "2022-08-09").exit_code == 0
-    )
+    # Saved before the meeting arrives, so the meeting's vote is news to it.
+    assert run(home, "alerts", "add", "approve consent calendar", "--notify", "atom").exit_code == 0
+    ingested = run(home, "ingest", str(vtt), "--body", "Oakland City Council", "--date", "2022-08-09")
+    assert ingested.exit_code == 0, ingested.output
     return home
 
 
@@ -81,3 +82,18 @@ def test_a_search_hit_just_before_a_vote_says_so(client: FlaskClient) -> None:
     [vote] = client.get("/api/votes").get_json()["votes"]
     assert f"/meetings/{vote['meeting_id']}#vote-{vote['id']}" in html
     assert "voted 6-0 at 00:17:5" in html or "voted 6-0 at 00:18:0" in html
+
+
+def test_a_saved_search_watching_votes_fires_once(oakland_home: Path) -> None:
+    from search.alerts import AlertBook
+    from tests.conftest import catalog_for
+
+    assert run(oakland_home, "alerts", "check").exit_code == 0
+    assert run(oakland_home, "alerts", "check").exit_code == 0  # a second look adds nothing
+    catalog = catalog_for(oakland_home)
+    alerts = AlertBook(catalog.conn).for_search(1)
+    catalog.close()
+    fired = [a for a in alerts if a.hit.text.startswith("Vote on")]
+    assert len(fired) == 1
+    assert "passed 6-0" in fired[0].hit.text and "Kalb: yes" in fired[0].hit.text
+    assert fired[0].hit.url.endswith(f"#t={int(fired[0].hit.start)}")
