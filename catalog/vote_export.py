@@ -7,24 +7,13 @@ import csv
 import io
 from typing import Any
 
+from catalog.votes import VOTE_FIELDS
+
 OCD_RESULT = {"passed": "pass", "failed": "fail", "unknown": "unknown"}
+# A row per member's vote: the vote's own columns, then the voter's.
 CSV_COLUMNS = [
     "vote_id",
-    "meeting_id",
-    "meeting_date",
-    "body",
-    "agenda_item",
-    "motion",
-    "kind",
-    "result",
-    "yes",
-    "no",
-    "abstain",
-    "absent",
-    "start",
-    "end",
-    "source",
-    "url",
+    *(f for f in VOTE_FIELDS if f not in ("id", "members", "meeting_title")),
     "voter",
     "vote",
 ]

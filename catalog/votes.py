@@ -16,9 +16,9 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
-from catalog.db import MEETING_COLUMNS, _meeting, transaction
+from catalog.db import MEETING_COLUMNS, Catalog, _meeting, transaction
 from catalog.errors import OnRecordError
-from catalog.types import AgendaItem, Meeting, MemberVote, Person, VoteEvent
+from catalog.types import AgendaItem, Meeting, MemberVote, Person, VoteEvent, parse_date
 
 VOTE_COLUMNS = (
     "v.id, v.meeting_id, v.agenda_item_id, v.source, v.motion, v.kind, v.result, v.yes, v.no,"
@@ -279,11 +279,15 @@ class VoteBook:
             ),
         )
         vote_id = int(cur.lastrowid or 0)
+        self._write_members(vote_id, event.members)
+        return vote_id
+
+    def _write_members(self, vote_id: int, members: list[MemberVote]) -> None:
+        self.conn.execute("DELETE FROM member_votes WHERE vote_event_id = ?", (vote_id,))
         self.conn.executemany(
             "INSERT INTO member_votes (vote_event_id, person_id, name, vote) VALUES (?, ?, ?, ?)",
-            [(vote_id, m.person_id, m.name, m.vote) for m in event.members],
+            [(vote_id, m.person_id, m.name, m.vote) for m in members],
         )
-        return vote_id
 
     def replace_detected(self, meeting_id: int, events: list[VoteEvent], detector: str) -> list[int]:
         """Swap in the votes detected in a meeting's transcript, in one
@@ -327,11 +331,7 @@ class VoteBook:
                 row[0],
             ),
         )
-        self.conn.execute("DELETE FROM member_votes WHERE vote_event_id = ?", (row[0],))
-        self.conn.executemany(
-            "INSERT INTO member_votes (vote_event_id, person_id, name, vote) VALUES (?, ?, ?, ?)",
-            [(row[0], m.person_id, m.name, m.vote) for m in event.members],
-        )
+        self._write_members(int(row[0]), event.members)
         return int(row[0])
 
     def undetected(self, detector: str) -> list[int]:
@@ -494,6 +494,41 @@ class VoteBook:
         return None
 
 
+def vote_filter(
+    catalog: Catalog,
+    meeting_id: int | None = None,
+    body: str | None = None,
+    member: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    result: str | None = None,
+) -> VoteFilter:
+    """Check a user's filters (the CLI's and the web's alike); names that
+    match nobody are mistakes, not empty results."""
+
+    since = parse_date(since, "since") if since else None
+    until = parse_date(until, "until") if until else None
+    if since and until and since > until:
+        raise OnRecordError(f"since {since} is after until {until}; swap them")
+    if result and result not in ("passed", "failed", "unknown"):
+        raise OnRecordError(f"result {result!r} is not understood; use passed or failed")
+    if body and catalog.body(body) is None:
+        known = ", ".join(b.name for b in catalog.bodies()) or "none yet"
+        raise OnRecordError(f"No body named {body!r}; known bodies: {known}")
+    if meeting_id is not None and catalog.meeting(meeting_id) is None:
+        raise OnRecordError(f"No meeting {meeting_id}; list them with: onrecord meetings")
+    person_ids = None
+    if member:
+        found = VoteBook(catalog.conn).find_persons(member, body)
+        if not found:
+            raise OnRecordError(
+                f"Nobody named {member!r} is known; give a member's name or last name as it appears"
+                " in `onrecord votes`"
+            )
+        person_ids = tuple(p.id for p in found if p.id is not None)
+    return VoteFilter(meeting_id, body, person_ids, since, until, result)
+
+
 def passages(conn: sqlite3.Connection, name: str, limit: int = 30) -> list[tuple[Meeting, float, str]]:
     """What a person said: segments whose speaker was named as them, newest
     meetings first (read-only; speakers and segments belong to the catalog)."""
@@ -539,6 +574,29 @@ def merge(official: VoteEvent, heard: VoteEvent | None) -> VoteEvent:
         twin_id=heard.id,
     )
     return event
+
+
+# The keys of ``votes --json``, in order (the CLI and API contract).
+VOTE_FIELDS = (
+    "id",
+    "meeting_id",
+    "meeting_title",
+    "meeting_date",
+    "body",
+    "agenda_item",
+    "motion",
+    "kind",
+    "result",
+    "yes",
+    "no",
+    "abstain",
+    "absent",
+    "start",
+    "end",
+    "members",
+    "source",
+    "url",
+)
 
 
 def vote_summary(

@@ -280,7 +280,8 @@ def votes(
     Example:
       onrecord votes --body "Oakland City Council" --member Kalb --json
     """
-    from onrecord.votes import linker, list_votes, vote_filter
+    from catalog.votes import vote_filter
+    from onrecord.votes import linker, list_votes
 
     with _pipeline(settings) as pipeline:
         where = vote_filter(pipeline.catalog, meeting_id, body, member, since, until, result)

@@ -87,41 +87,6 @@ def reconcile(catalog: Catalog, meeting_id: int) -> None:
     book.set_item_starts(starts)
 
 
-def vote_filter(
-    catalog: Catalog,
-    meeting_id: int | None = None,
-    body: str | None = None,
-    member: str | None = None,
-    since: str | None = None,
-    until: str | None = None,
-    result: str | None = None,
-) -> VoteFilter:
-    """Check the user's filters; names that match nobody are mistakes."""
-    from catalog import parse_date
-
-    since = parse_date(since, "--since") if since else None
-    until = parse_date(until, "--until") if until else None
-    if since and until and since > until:
-        raise OnRecordError(f"--since {since} is after --until {until}; swap them")
-    if result and result not in ("passed", "failed", "unknown"):
-        raise OnRecordError(f"--result {result!r} is not understood; use passed or failed")
-    if body and catalog.body(body) is None:
-        known = ", ".join(b.name for b in catalog.bodies()) or "none yet"
-        raise OnRecordError(f"No body named {body!r}; known bodies: {known}")
-    if meeting_id is not None and catalog.meeting(meeting_id) is None:
-        raise OnRecordError(f"No meeting {meeting_id}; list them with: onrecord meetings")
-    person_ids = None
-    if member:
-        found = VoteBook(catalog.conn).find_persons(member, body)
-        if not found:
-            raise OnRecordError(
-                f"Nobody named {member!r} is known; give a member's name or last name as it appears"
-                " in `onrecord votes`"
-            )
-        person_ids = tuple(p.id for p in found if p.id is not None)
-    return VoteFilter(meeting_id, body, person_ids, since, until, result)
-
-
 def list_votes(
     catalog: Catalog, where: VoteFilter, link: Callable[[Meeting, float], str]
 ) -> list[tuple[dict[str, Any], list[str]]]:

@@ -12,7 +12,7 @@ from flask import Blueprint, Response, abort, current_app, jsonify, render_templ
 from catalog import Meeting, OnRecordError
 from catalog.formats import clock
 from catalog.vote_export import ocd_vote_event, votes_csv
-from catalog.votes import VoteBook, VoteFilter, passages, vote_summary
+from catalog.votes import VoteBook, VoteFilter, passages, vote_filter, vote_summary
 from search.links import deep_link, player_link
 from web import Services
 
@@ -34,31 +34,21 @@ def link(meeting: Meeting, start: float) -> str:
 
 def vote_filter_from_args() -> VoteFilter:
     """The CLI's filters from a request; a bad one is a 400 that says why."""
-    from catalog import parse_date
-
     args = request.args
     meeting = args.get("meeting", "")
     if meeting and not meeting.isdigit():
         raise OnRecordError("meeting must be a meeting id")
-    since = parse_date(args["since"], "since") if args.get("since") else None
-    until = parse_date(args["until"], "until") if args.get("until") else None
-    if since and until and since > until:
-        raise OnRecordError(f"since {since} is after until {until}; swap them")
-    result = args.get("result") or None
-    if result not in (None, "passed", "failed"):
-        raise OnRecordError("result must be passed or failed")
-    body, member = args.get("body") or None, args.get("member") or None
     s = services()
-    person_ids = None
     with s.lock:
-        if body and s.catalog.body(body) is None:
-            raise OnRecordError(f"No body named {body!r}")
-        if member:
-            found = VoteBook(s.catalog.conn).find_persons(member, body)
-            if not found:
-                raise OnRecordError(f"Nobody named {member!r} is known")
-            person_ids = tuple(p.id for p in found if p.id is not None)
-    return VoteFilter(int(meeting) if meeting else None, body, person_ids, since, until, result)
+        return vote_filter(
+            s.catalog,
+            int(meeting) if meeting else None,
+            args.get("body") or None,
+            args.get("member") or None,
+            args.get("since") or None,
+            args.get("until") or None,
+            args.get("result") or None,
+        )
 
 
 def listed(where: VoteFilter) -> list[tuple[dict[str, Any], Any]]:

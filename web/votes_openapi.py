@@ -4,29 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from catalog.votes import VOTE_FIELDS
+
+# web.openapi defines these before it imports this module to merge it.
+from web.openapi import _ERROR, _json, _param
+
 _COUNT = {"type": ["integer", "null"], "minimum": 0, "description": "null when unknown"}
 VOTE: dict[str, Any] = {
     "type": "object",
-    "required": [
-        "id",
-        "meeting_id",
-        "meeting_title",
-        "meeting_date",
-        "body",
-        "agenda_item",
-        "motion",
-        "kind",
-        "result",
-        "yes",
-        "no",
-        "abstain",
-        "absent",
-        "start",
-        "end",
-        "members",
-        "source",
-        "url",
-    ],
+    "required": list(VOTE_FIELDS),
     "properties": {
         "id": {"type": "integer"},
         "meeting_id": {"type": "integer"},
@@ -61,23 +47,6 @@ VOTE: dict[str, Any] = {
         "url": {"type": "string", "description": "deep link to the second the question was put"},
     },
 }
-_ERROR = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
-
-
-def _param(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "description": description,
-        "schema": schema or {"type": "string"},
-    }
-
-
-def _json(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"content": {"application/json": {"schema": schema}}}
-
-
 VOTES_PATHS: dict[str, Any] = {
     "/api/votes": {
         "get": {
