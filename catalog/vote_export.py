@@ -1,13 +1,100 @@
-"""Votes for other civic tools: the Open Civic Data vote event as JSON,
-and a flat CSV with one row per member's vote."""
+"""The shapes of a vote: one event from its two sources, the JSON of
+``votes --json``, the Open Civic Data vote event, and a flat CSV with one
+row per member's vote."""
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
-from catalog.votes import VOTE_FIELDS
+from catalog.types import Meeting, VoteEvent
+
+
+def merge(official: VoteEvent, heard: VoteEvent | None) -> VoteEvent:
+    """One event from a Legistar vote and the detected vote it matched:
+    the record's result, counts and members, the recording's second and
+    the words of the motion as put, and every difference kept."""
+    if heard is None or official.source != "legistar":
+        return official
+    notes = list(official.disagreements) + list(heard.disagreements)
+    if heard.result != "unknown" and heard.result != official.result:
+        notes.append(f"Legistar records {official.result}; the recording announces {heard.result}")
+    for option in ("yes", "no", "abstain", "absent"):
+        said, recorded = getattr(heard, option), getattr(official, option)
+        if said is not None and recorded is not None and said != recorded:
+            notes.append(f"{option}: Legistar records {recorded}, the recording announces {said}")
+    heard_by_person = {m.person_id: m for m in heard.members if m.person_id is not None}
+    for m in official.members:
+        spoken = heard_by_person.get(m.person_id)
+        if spoken and spoken.vote not in (m.vote, "unclear"):
+            notes.append(f"{m.person or m.name}: Legistar records {m.vote}, the recording has {spoken.vote}")
+    event = replace(
+        official,
+        motion=heard.motion or official.motion,
+        kind=heard.kind,
+        start=heard.start,
+        end=heard.end,
+        source="both",
+        confidence=max(official.confidence, heard.confidence),
+        members=official.members or heard.members,
+        counted=heard.counted,
+        disagreements=notes,
+        twin_id=heard.id,
+    )
+    return event
+
+
+# The keys of ``votes --json``, in order (the CLI and API contract).
+VOTE_FIELDS = (
+    "id",
+    "meeting_id",
+    "meeting_title",
+    "meeting_date",
+    "body",
+    "agenda_item",
+    "motion",
+    "kind",
+    "result",
+    "yes",
+    "no",
+    "abstain",
+    "absent",
+    "start",
+    "end",
+    "members",
+    "source",
+    "url",
+)
+
+
+def vote_summary(
+    event: VoteEvent, meeting: Meeting, link: Callable[[Meeting, float], str]
+) -> dict[str, object]:
+    """The shape ``votes --json`` and ``GET /api/votes`` print."""
+    return {
+        "id": event.id,
+        "meeting_id": meeting.id,
+        "meeting_title": meeting.title,
+        "meeting_date": meeting.date,
+        "body": meeting.body,
+        "agenda_item": event.agenda_item,
+        "motion": event.motion,
+        "kind": event.kind,
+        "result": event.result,
+        "yes": event.yes,
+        "no": event.no,
+        "abstain": event.abstain,
+        "absent": event.absent,
+        "start": event.start,
+        "end": event.end,
+        "members": [{"name": m.person or m.name, "vote": m.vote} for m in event.members],
+        "source": event.source,
+        "url": link(meeting, event.start or 0.0),
+    }
+
 
 OCD_RESULT = {"passed": "pass", "failed": "fail", "unknown": "unknown"}
 # A row per member's vote: the vote's own columns, then the voter's.

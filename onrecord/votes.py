@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from catalog import Catalog, Meeting, OnRecordError, Segment, Settings
+from catalog.persons import PersonBook
 from catalog.types import Person
-from catalog.votes import VoteBook, VoteFilter, vote_summary
+from catalog.vote_export import vote_summary
+from catalog.votes import VoteBook, VoteFilter
 
 
 def detect_meeting_votes(catalog: Catalog, meeting: Meeting, segments: list[Segment]) -> int:
@@ -22,9 +24,10 @@ def detect_meeting_votes(catalog: Catalog, meeting: Meeting, segments: list[Segm
     assert meeting.id is not None
     adopt_placeholder(catalog, meeting)
     book = VoteBook(catalog.conn)
-    roster = book.roster(meeting.body)
+    people = PersonBook(catalog.conn)
+    roster = people.roster(meeting.body)
     events = detect_votes(segments, roster)
-    _learn_names(book, meeting, events, roster)
+    _learn_names(people, meeting, events, roster)
     book.replace_detected(meeting.id, events, DETECTOR_VERSION)
     reconcile(catalog, meeting.id)
     return len(events)
@@ -42,7 +45,7 @@ def redetect_stale(catalog: Catalog) -> int:
     return len(todo)
 
 
-def _learn_names(book: VoteBook, meeting: Meeting, events: list[Any], roster: list[Person]) -> None:
+def _learn_names(book: PersonBook, meeting: Meeting, events: list[Any], roster: list[Person]) -> None:
     known = {p.id: p for p in roster}
     for event in events:
         for member in event.members:
@@ -171,7 +174,7 @@ def import_legistar(
             for v in votes:
                 pid = v.get("VotePersonId")
                 if isinstance(pid, int) and pid not in people:
-                    known = book.find_legistar(f"{client.client}:{pid}")
+                    known = PersonBook(catalog.conn).find_legistar(f"{client.client}:{pid}")
                     people[pid] = None if known else client.person(pid)
     report = LegistarReport(client.client, body)
     # Meetings first (their store keeps its own transactions); should the
@@ -242,6 +245,7 @@ def _write_event(
     from catalog.types import AgendaItem, MemberVote, VoteEvent
     from ingest.legistar import member_vote, passed_flag
 
+    persons = PersonBook(book.conn)
     items = written = 0
     for n, raw in enumerate(event.items):
         title = str(raw.get("EventItemTitle") or raw.get("EventItemMatterName") or "").strip()
@@ -271,8 +275,8 @@ def _write_event(
                 record = people.get(pid) or {}
                 full = str(record.get("PersonFullName") or name).strip()
                 aliases = [a for a in (record.get("PersonLastName"), name) if a]
-                person_id = book.add_person(full or name, f"{client}:{pid}", aliases or [full])
-                book.seat(person_id, body, event.date)
+                person_id = persons.add_person(full or name, f"{client}:{pid}", aliases or [full])
+                persons.seat(person_id, body, event.date)
             members.append(MemberVote(name, member_vote(v.get("VoteValueName")), person_id))
         tally = {k: sum(m.vote == k for m in members) for k in ("yes", "no", "abstain", "absent")}
         vote = VoteEvent(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from catalog.votes import VoteBook
+from catalog.persons import PersonBook
 from tests.conftest import catalog_for, run, shared
 
 RECORDING = "legistar/seattle-2019-07-29"
@@ -160,7 +160,7 @@ def test_import_makes_a_meeting_without_media_with_its_agenda_and_votes(
     assert len(meetings) == 1 and meetings[0]["date"] == "2019-07-29"
     # The voters became the body's roster, with their Legistar ids.
     catalog = catalog_for(home)
-    roster = VoteBook(catalog.conn).roster("Seattle City Council")
+    roster = PersonBook(catalog.conn).roster("Seattle City Council")
     assert len(roster) == 8 and all(p.legistar_id for p in roster)
     catalog.close()
     # Importing again changes nothing.
@@ -298,7 +298,7 @@ def test_a_recording_arriving_later_gives_legistar_votes_their_second(
     assert "yes: Legistar records 8, the recording announces 7" in text
     # The roll call's spellings joined the members' aliases.
     catalog = catalog_for(home)
-    assert [p.name for p in VoteBook(catalog.conn).find_persons("bike shop")] == ["Sally Bagshaw"]
+    assert [p.name for p in PersonBook(catalog.conn).find_persons("bike shop")] == ["Sally Bagshaw"]
     catalog.close()
     assert len(json.loads(run(home, "votes", "--member", "bike shop", "--json").output)["votes"]) == 4
 

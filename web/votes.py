@@ -11,8 +11,9 @@ from flask import Blueprint, Response, abort, current_app, jsonify, render_templ
 
 from catalog import Meeting, OnRecordError
 from catalog.formats import clock
-from catalog.vote_export import ocd_vote_event, votes_csv
-from catalog.votes import VoteBook, VoteFilter, passages, vote_filter, vote_summary
+from catalog.persons import PersonBook, passages
+from catalog.vote_export import ocd_vote_event, vote_summary, votes_csv
+from catalog.votes import VoteBook, VoteFilter, vote_filter
 from search.links import deep_link, player_link
 from web import Services
 
@@ -123,7 +124,7 @@ def person_page(person_id: int) -> str:
     s = services()
     with s.lock:
         book = VoteBook(s.catalog.conn)
-        person = book.person(person_id)
+        person = PersonBook(s.catalog.conn).person(person_id)
         if person is None:
             abort(404)
         events = book.listing(VoteFilter(person_ids=(person_id,)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from catalog.votes import VOTE_FIELDS
+from catalog.vote_export import VOTE_FIELDS
 
 # web.openapi defines these before it imports this module to merge it.
 from web.openapi import _ERROR, _json, _param
