@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 
 from catalog import load_settings
 from tests.conftest import run, shared
+from tests.test_browser import browser  # noqa: F401  (the real chromium, as the browser tests use it)
 from web import create_app
 
 
@@ -97,3 +98,34 @@ def test_a_saved_search_watching_votes_fires_once(oakland_home: Path) -> None:
     assert len(fired) == 1
     assert "passed 6-0" in fired[0].hit.text and "Kalb: yes" in fired[0].hit.text
     assert fired[0].hit.url.endswith(f"#t={int(fired[0].hit.start)}")
+
+
+def test_in_a_real_browser_clicking_a_vote_plays_from_the_question(seattle_home, browser) -> None:  # noqa: F811
+    """Chromium on the real Seattle recording: the agenda's adoption sits in
+    the transcript; its time button starts the player at the question."""
+    import threading
+
+    from waitress import create_server
+
+    home, _ = seattle_home
+    server = create_server(create_app(load_settings(home)), host="127.0.0.1", port=0, threads=2)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.effective_port}"
+        [vote] = json.loads(run(home, "votes", "--json").output)["votes"]
+        page = browser.new_page()
+        page.goto(f"{url}/meetings/{vote['meeting_id']}")
+        box = page.locator(f"#vote-{vote['id']}")
+        assert "unanimous consent" in box.inner_text()
+        box.locator("button.time").click()
+        page.wait_for_function(
+            "t => { const p = document.getElementById('player');"
+            " return p.readyState >= 1 && Math.abs(p.currentTime - t) < 1 }",
+            arg=vote["start"],
+            timeout=20_000,
+        )
+        assert page.evaluate("location.hash") == f"#t={int(vote['start'])}"
+    finally:
+        server.close()
+        thread.join(timeout=5)
