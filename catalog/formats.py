@@ -7,6 +7,17 @@ import json
 from catalog.types import Meeting, Segment
 
 FORMATS = ("txt", "vtt", "srt", "json")
+# A spreadsheet runs a cell starting with one of these as a formula.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """A cell a spreadsheet shows as text: one that would start a formula
+    gets a leading apostrophe (OWASP's advice for CSV injection). Every CSV
+    export writes its cells through this."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
 
 
 def clock(seconds: float, sep: str = ".") -> str:

@@ -111,6 +111,10 @@ class NightlyRun:
         try:
             for source in self.config.sources:
                 self._source(source)
+            if self.config.legistar:
+                from onrecord.votes import sync_legistar
+
+                sync_legistar(self.pipeline.catalog, self.config.legistar, self.since, self.report.fail)
             self._resume_unfinished()
             self._alerts()
         finally:
@@ -220,6 +224,9 @@ def check_alerts(pipeline: Pipeline, settings: Settings) -> tuple[int, int]:
                 saved.query, meeting_id, saved.min_score, saved.body, saved.speaker
             )
             book.record(saved, meeting_id, hits)
+    from onrecord.votes import watch_votes
+
+    watch_votes(pipeline.catalog, settings)
     sent = failed = 0
     for alert in book.pending():
         try:

@@ -274,6 +274,10 @@ class Pipeline:
             self.catalog.set_status(meeting.id, "indexing")
             with self._timed("index"), self.progress.count("embed chunks") as bar:
                 self.index.index_meeting(meeting.id, segments, progress=bar)
+            with self._timed("votes"):
+                from onrecord.votes import detect_meeting_votes
+
+                detect_meeting_votes(self.catalog, meeting, segments)
             self.catalog.set_status(meeting.id, "indexed")
         except OnRecordError as exc:
             self.catalog.set_status(meeting.id, "failed", str(exc))

@@ -51,8 +51,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     from web.admin import admin
     from web.api import api
     from web.pages import pages
+    from web.votes import votes
 
     app.register_blueprint(pages)
+    app.register_blueprint(votes)
     app.register_blueprint(api)
     app.register_blueprint(admin)
 

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
 from catalog import Hit, OnRecordError
-from catalog.formats import FORMATS, render
+from catalog.formats import FORMATS, csv_cell, render
 from search import SearchQuery
 from search.query import MAX_QUERY_CHARS
 from web import Services
@@ -26,8 +26,6 @@ SEARCH_ARGS = ("q", "body", "since", "until", "speaker", "meeting", "limit", "pa
 # Whole numbers as people type them: ASCII digits only ("²".isdigit() is
 # True, and int() of 5,000 digits raises), short enough for SQLite.
 NUMBER = re.compile(r"[0-9]{1,9}")
-# A spreadsheet runs a cell starting with one of these as a formula.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def services() -> Services:
@@ -85,14 +83,6 @@ def run_search(q: SearchQuery) -> list[Any]:
     s = services()
     s.throttle()
     return s.reader().index.search(q)
-
-
-def csv_cell(value: Any) -> Any:
-    """A cell a spreadsheet shows as text: one that would start a formula
-    gets a leading apostrophe (OWASP's advice for CSV injection)."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
 
 
 @api.get("/api/search")

@@ -338,3 +338,8 @@ OPENAPI: dict[str, Any] = {
         },
     },
 }
+
+# Votes (web/votes.py): the same JSON as `onrecord votes --json`.
+from web.votes_openapi import VOTES_PATHS  # noqa: E402
+
+OPENAPI["paths"].update(VOTES_PATHS)

@@ -43,8 +43,11 @@ def search_page() -> str:
             error = str(exc)
     bodies = s.reader().catalog.bodies()
     page = (query.offset // query.limit + 1) if query else 1
+    from web.votes import votes_near_hits
+
     return render_template(
         "search.html",
+        near_votes=votes_near_hits(hits),
         hits=hits,
         error=error,
         args=request.args,
@@ -108,8 +111,13 @@ def meeting_page(meeting_id: int) -> str:
         }
         for seg in segments
     ]
+    from web.votes import meeting_votes
+
+    votes_at, unplaced_votes = meeting_votes(meeting_id, [seg.start for seg in segments])
     return render_template(
         "meeting.html",
+        votes_at=votes_at,
+        unplaced_votes=unplaced_votes,
         meeting=meeting,
         lines=lines,
         hits=hits,
