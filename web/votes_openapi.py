@@ -51,7 +51,11 @@ VOTES_PATHS: dict[str, Any] = {
     "/api/votes": {
         "get": {
             "summary": "Votes taken: motion, result, counts, each member's vote, the second it happened",
-            "description": "The same JSON as `onrecord votes --json`; format=csv or ocd exports them.",
+            "description": (
+                "The same JSON as `onrecord votes --json`; format=csv or ocd exports them."
+                " Filters must name things that exist: an unknown meeting, body or member is a 400,"
+                " as is since after until."
+            ),
             "parameters": [
                 _query("meeting", "only this meeting id", _number(0, 999_999_999)),
                 _query("body", "only this body"),
