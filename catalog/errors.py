@@ -23,3 +23,9 @@ class ModelError(OnRecordError):
 
 class QueryError(OnRecordError):
     """A search request that cannot be answered as given."""
+
+
+class NetworkError(SourceError):
+    """A source could not be reached at all (DNS, refused, timeout, no route):
+    nothing is known yet about whether it holds media, and a later try may
+    pass, so the nightly run retries it."""

@@ -48,6 +48,10 @@ class Settings:
     admin_token: str = ""
     # Searches per minute per client address; 0 turns the limit off.
     search_rate_limit: int = 60
+    # Webhooks to loopback, private, link-local or other non-public addresses
+    # are refused (a saved search must not reach the cloud metadata service or
+    # the office router); 1 allows them, e.g. for a newsroom's own chat server.
+    allow_private_webhooks: int = 0
 
     @property
     def db_path(self) -> Path:
