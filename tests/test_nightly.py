@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -94,7 +95,10 @@ def channel(loopback: LoopbackServer) -> Channel:
 
 @pytest.fixture
 def config(tmp_path: Path, channel: Channel, home: Path, mailbox: Mailbox) -> Path:
-    (home / "settings.toml").write_text(f'smtp_host = "127.0.0.1"\nsmtp_port = {mailbox.port}\n')
+    # The webhook receivers listen on loopback, which delivery refuses by default.
+    (home / "settings.toml").write_text(
+        f'smtp_host = "127.0.0.1"\nsmtp_port = {mailbox.port}\nallow_private_webhooks = 1\n'
+    )
     path = tmp_path / "sources.toml"
     path.write_text(
         "[run]\nretries = 1\nbackoff = 0.1\n\n"
@@ -142,7 +146,8 @@ def test_runs_ingest_new_items_once_and_alert_once(
         assert alert["meeting_date"] == "2024-01-22"
         assert alert["url"].startswith(channel.server.url("special.wav") + "#t=")
         assert "OnRecord alert" in body["text"] and alert["quote"] in body["text"]
-        assert hook.received[0]["headers"]["Idempotency-Key"] == f"onrecord-alert-{alert['id']}"  # type: ignore[index]
+        assert hook.received[0]["headers"]["Idempotency-Key"] == alert["key"]  # type: ignore[index]
+        assert re.fullmatch(r"onrecord-alert-[0-9a-f]{32}", alert["key"])
         assert b"immigration" in mailbox.messages[0].lower()
 
         # Nothing new: nothing is sent again.
