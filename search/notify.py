@@ -32,7 +32,7 @@ from catalog.errors import OnRecordError
 from catalog.formats import clock
 from catalog.settings import Settings
 from catalog.text import one_line
-from search.alerts import Alert
+from search.alerts import Alert, check_notify
 
 TIMEOUT = 15
 CONNECT_TIMEOUT = 10
@@ -147,7 +147,7 @@ def check_target(notify: str, settings: Settings) -> None:
     """Refuse, when a search is saved, a webhook that delivery would refuse.
     A host that does not resolve now is let through (the laptop may be
     offline); delivery checks again every time."""
-    kind, _, url = notify.partition(":")
+    kind, _, url = check_notify(notify).partition(":")
     if kind != "webhook" or settings.allow_private_webhooks:
         return
     parts = urlsplit(url)

@@ -8,7 +8,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from click.testing import Result
 
 from tests.conftest import catalog_for, run, shared, speak
 from tests.loopback import LoopbackServer, WebhookReceiver
+from tests.receivers import Mailbox
 
 ALERT_TEXT = "The police chief said officers will not help immigration enforcement agents."
 
@@ -55,34 +55,10 @@ class Channel:
         )
 
 
-class Mailbox:
-    """An aiosmtpd server on loopback that keeps what it receives."""
-
-    def __init__(self) -> None:
-        from aiosmtpd.controller import Controller
-
-        self.messages: list[bytes] = []
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        outer = self
-
-        class Handler:
-            async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802
-                outer.messages.append(envelope.content)  # type: ignore[attr-defined]
-                return "250 OK"
-
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
-
-
 @pytest.fixture
 def mailbox() -> Iterator[Mailbox]:
-    box = Mailbox()
-    box.controller.start()
-    try:
+    with Mailbox() as box:
         yield box
-    finally:
-        box.controller.stop()
 
 
 @pytest.fixture
