@@ -30,12 +30,18 @@ def hit(meeting_id: int, start: float = 12.0, text: str = QUOTE) -> Hit:
 def queue_alerts(
     home: Path, notifies: list[str], query: str = "immigration enforcement"
 ) -> list[SavedSearch]:
-    """One saved search per target, each with one alert queued. The meeting
-    is left queued, so nothing evaluates the searches again."""
+    """One saved search per target, each with one alert queued for a meeting
+    marked indexed (and checked), so nothing transcribes or evaluates it."""
     catalog = Catalog(load_settings(home).db_path)
     try:
         meeting = catalog.add_meeting(
-            Meeting(title="Regular Meeting 2024-01-22", body=BODY, source_url="http://127.0.0.1/m.mp4"), None
+            Meeting(
+                title="Regular Meeting 2024-01-22",
+                body=BODY,
+                source_url="http://127.0.0.1/m.mp4",
+                status="indexed",
+            ),
+            None,
         )
         assert meeting.id is not None
         book = AlertBook(catalog.conn)
