@@ -6,53 +6,22 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from click.testing import Result
 
 from tests.conftest import catalog_for, run, shared, speak
-from tests.loopback import LoopbackServer, WebhookReceiver
+from tests.loopback import Channel, LoopbackServer, WebhookReceiver
 from tests.receivers import Mailbox
 
 ALERT_TEXT = "The police chief said officers will not help immigration enforcement agents."
-
-
-@dataclass
-class Channel:
-    """A council's feed: items are (title, file name) in the served folder."""
-
-    server: LoopbackServer
-    items: list[tuple[str, str]] = field(default_factory=list)
-
-    def add(self, title: str, source: Path) -> None:
-        shutil.copy(source, self.server.root / source.name)
-        self.items.append((title, source.name))
-        self.write()
-
-    def add_missing(self, title: str, name: str) -> None:
-        self.items.append((title, name))
-        self.write()
-
-    def write(self) -> None:
-        entries = "".join(
-            f"<item><title>{title}</title><guid>{name}</guid>"
-            f'<enclosure url="{self.server.url(name)}" type="audio/mpeg" length="1"/></item>'
-            for title, name in self.items
-        )
-        (self.server.root / "feed.xml").write_text(
-            '<?xml version="1.0"?><rss version="2.0"><channel><title>Springfield Council</title>'
-            f"<link>{self.server.url('')}</link><description>Meetings</description>{entries}"
-            "</channel></rss>"
-        )
 
 
 @pytest.fixture
