@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from catalog import MediaError, OnRecordError, Settings
-from catalog.errors import NetworkError
+from catalog.errors import NetworkError, reason
 from onrecord.config import RunConfig, SourceConfig
 from onrecord.pipeline import Overrides, Pipeline, Profile, pid_alive
 from onrecord.progress import Progress
@@ -39,15 +39,6 @@ OK, LOCKED, FAILURES, UNDELIVERED, ERROR, INTERRUPTED = 0, 3, 4, 5, 6, 130
 
 class RunLocked(OnRecordError):
     pass
-
-
-def reason(exc: BaseException) -> str:
-    """One line for a report: our own errors say how to fix them; anything
-    else (a bug, the database, memory) is named by its type."""
-    if isinstance(exc, OnRecordError):
-        return str(exc)
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _kind(exc: BaseException) -> str:
@@ -132,6 +123,9 @@ class NightlyRun:
         self.since = since
         self.pipeline = Pipeline(settings, progress, ytdlp_options=config.ytdlp)
         self.report = RunReport()
+        # Meetings earlier runs left unfinished; one that fails tonight waits
+        # for tomorrow rather than being tried twice in one run.
+        self._unfinished: list[int] = []
 
     def close(self) -> None:
         self.pipeline.close()
@@ -144,7 +138,13 @@ class NightlyRun:
         self.report.run_id, self.report.started_at = catalog.start_run()
         interrupted = True
         try:
-            for step in (self._sweep, self._sources, self._resume_unfinished, self._alerts):
+            for step in (
+                self._sweep,
+                self._note_unfinished,
+                self._sources,
+                self._resume_unfinished,
+                self._alerts,
+            ):
                 try:
                     step()
                 except Exception as exc:
@@ -189,6 +189,9 @@ class NightlyRun:
     def _sweep(self) -> None:
         """Scratch folders of killed runs: partial downloads, gone for good."""
         self.report.swept = self.pipeline.sweep_work_dirs()
+
+    def _note_unfinished(self) -> None:
+        self._unfinished = [m.id for m in self.pipeline.catalog.meetings() if m.status != "indexed" and m.id]
 
     def _sources(self) -> None:
         for source in self.config.sources:
@@ -245,8 +248,9 @@ class NightlyRun:
 
     def _resume_unfinished(self) -> None:
         catalog = self.pipeline.catalog
-        for meeting in catalog.meetings():
-            if meeting.status == "indexed":
+        for meeting_id in self._unfinished:
+            meeting = catalog.meeting(meeting_id)
+            if meeting is None or meeting.status == "indexed":
                 continue
             self.pipeline.profile = self._profile(self.config.for_body(meeting.body))
             try:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from catalog import Catalog, Meeting, OnRecordError, Settings, SourceError, parse_date
+from catalog.errors import reason
 from onrecord.progress import Progress
 
 
@@ -279,9 +280,8 @@ class Pipeline:
         except Exception as exc:
             # Whatever broke (our own error, the database, the engine, memory),
             # the meeting says so; an interrupt leaves it to be resumed.
-            reason = str(exc) if isinstance(exc, OnRecordError) else f"{type(exc).__name__}: {exc}"
             with contextlib.suppress(Exception):  # the database itself may be what broke
-                self.catalog.set_status(meeting.id, "failed", reason)
+                self.catalog.set_status(meeting.id, "failed", reason(exc))
             raise
         found = self.catalog.meeting(meeting.id)
         assert found is not None
