@@ -1,10 +1,14 @@
 """Caption import: WebVTT and SRT become a transcript without Whisper.
 
-Broadcast and automatic captions repeat themselves: each cue often starts
-with the words the previous cue ended on (roll-up captions), and YouTube's
-automatic captions add near-empty cues that only repeat. Those overlaps are
-merged away here. ``>>`` marks a change of speaker in broadcast captions, so
-it starts a new turn.
+Broadcast and automatic captions repeat themselves: in roll-up captions a
+cue starts with the line the previous cue ended on, and YouTube's automatic
+captions add 10 ms cues that only repeat. Those repeats are merged away
+here, and only those: a repeat counts when it is whole lines, at both ends,
+of a cue that follows the last one straight on, and a cue that is nothing
+but a repeat must be a filler that brief. Anything else was said twice (a
+clerk calling a name again, "Aye." after "Aye.") and is kept, so a
+transcript exported as WebVTT imports back word for word. ``>>`` marks a
+change of speaker in broadcast captions, so it starts a new turn.
 """
 
 from __future__ import annotations
@@ -16,13 +20,18 @@ from pathlib import Path
 from catalog.errors import SourceError
 from catalog.types import Segment, Word
 
+# Hours are bounded: a 400-digit hour is no caption, and no float holds it.
 TIMING = re.compile(
-    r"(?:(\d+):)?(\d{1,2}):(\d{2})[.,](\d{3})\s*-->\s*(?:(\d+):)?(\d{1,2}):(\d{2})[.,](\d{3})"
+    r"(?<!\d)(?:(\d{1,5}):)?(\d{1,2}):(\d{2})[.,](\d{3})\s*-->\s*"
+    r"(?:(\d{1,5}):)?(\d{1,2}):(\d{2})[.,](\d{3})(?!\d)"
 )
 INLINE_TIME = re.compile(r"<(?:(\d+):)?(\d{2}):(\d{2})\.(\d{3})>")
 TAG = re.compile(r"</?[^>]+>")
 SENTENCE_END = re.compile(r"[.?!]['\")\]]*$")
-MAX_OVERLAP = 40
+# A roll-up cue follows the one before within this much; a repeat-only
+# cue is a filler when it lasts no longer than this.
+ROLL_UP_GAP = 1.0
+FILLER_SECONDS = 0.05
 SEGMENT_WORDS = 40
 GAP_SECONDS = 2.0
 CAPTION_SUFFIXES = (".vtt", ".srt")
@@ -78,13 +87,15 @@ def cues_to_segments(cues: list[Cue]) -> list[Segment]:
     words: list[tuple[Word, int]] = []  # (word, turn)
     turn = 0
     last_end = 0.0
+    previous: tuple[Cue, list[list[str]]] | None = None
     for cue in cues:
         if cue.end <= cue.start and not cue.text.strip():
             continue
         incoming = _timed_words(cue)
-        overlap = _overlap(
-            [_norm(w.word) for w, _ in words[-MAX_OVERLAP:]], [_norm(t) for t, _ in incoming if t != ">>"]
-        )
+        lines = _line_words(cue)
+        overlap = _repeat(previous, cue, lines)
+        if any(lines):
+            previous = (cue, lines)
         fresh: list[tuple[str, float | None]] = []
         skipped = 0
         for token, at in incoming:
@@ -110,18 +121,42 @@ def cues_to_segments(cues: list[Cue]) -> list[Segment]:
                 turn += 1
                 continue
             start = max(starts[index], last_end)
-            end = max(ends[index], start + 0.01)
+            # At least a millisecond (what WebVTT can say), but never past the
+            # cue's end for it: the next cue's words start there.
+            end = max(min(max(ends[index], start + 0.001), cue.end), start)
             words.append((Word(round(start, 3), round(end, 3), " " + token), turn))
             last_end = end
             index += 1
     return _group(words)
 
 
-def _overlap(tail: list[str], head: list[str]) -> int:
-    """How many leading words of ``head`` repeat the end of ``tail``."""
-    for k in range(min(len(tail), len(head)), 0, -1):
-        if tail[-k:] == head[:k]:
-            return k
+def _line_words(cue: Cue) -> list[list[str]]:
+    """Each line of a cue as the normalised words it shows."""
+    lines = []
+    for line in cue.text.split("\n"):
+        shown = TAG.sub("", INLINE_TIME.sub("", line)).split()
+        lines.append([_norm(t) for t in shown if t != ">>"])
+    return lines
+
+
+def _repeat(previous: tuple[Cue, list[list[str]]] | None, cue: Cue, lines: list[list[str]]) -> int:
+    """How many leading words of ``cue`` only repeat the previous cue's
+    closing lines (see the module's docstring for when that counts)."""
+    if previous is None or cue.start - previous[0].end > ROLL_UP_GAP:
+        return 0
+    before = previous[1]
+    for m in range(len(lines), 0, -1):
+        if m == len(lines) and cue.end - cue.start > FILLER_SECONDS:
+            continue  # a whole cue said again, at length: said again
+        head = [w for line in lines[:m] for w in line]
+        if not head:
+            continue
+        for k in range(1, len(before) + 1):
+            tail = [w for line in before[-k:] for w in line]
+            if tail == head:
+                return len(head)
+            if len(tail) > len(head):
+                break
     return 0
 
 
