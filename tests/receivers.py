@@ -13,6 +13,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from tests.loopback import Served
+
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -43,7 +45,7 @@ class _Server(http.server.ThreadingHTTPServer):
         pass  # a deliverer killed mid-request hangs up; that is the point
 
 
-class Receiver:
+class Receiver(Served):
     """A webhook endpoint: records each POST, waits ``delay``, then answers
     ``status`` (with ``location`` for a redirect). ``tls`` is a (cert, key)
     pair to serve HTTPS with."""
@@ -85,15 +87,6 @@ class Receiver:
         """Deliveries by Idempotency-Key: a count above one is a repeat."""
         with self._lock:
             return Counter(str(r["headers"].get("Idempotency-Key")) for r in self.received)  # type: ignore[union-attr]
-
-    def __enter__(self) -> Receiver:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
 
 
 class RawServer:

@@ -18,8 +18,8 @@ import pytest
 from click.testing import Result
 
 from tests.conftest import catalog_for, run, shared, speak
-from tests.loopback import Channel, LoopbackServer, WebhookReceiver
-from tests.receivers import Mailbox
+from tests.loopback import Channel, LoopbackServer
+from tests.receivers import Mailbox, Receiver
 
 ALERT_TEXT = "The police chief said officers will not help immigration enforcement agents."
 
@@ -73,8 +73,8 @@ def test_runs_ingest_new_items_once_and_alert_once(
     assert result.exit_code == 0
     assert (report["discovered"], report["ingested"], report["alerts_sent"]) == (0, 0, 0)
 
-    with WebhookReceiver() as hook:
-        for notify in (f"webhook:{hook.url}", "email:desk@example.org"):
+    with Receiver() as hook:
+        for notify in (f"webhook:{hook.url()}", "email:desk@example.org"):
             added = run(home, "alerts", "add", "immigration enforcement", "--notify", notify)
             assert added.exit_code == 0, added.output
         channel.add("Special Meeting 2024-01-22", speak(ALERT_TEXT, tmp_path / "special.wav"))
@@ -138,8 +138,8 @@ def test_a_killed_run_is_finished_by_the_next_without_lost_or_double_alerts(
     home: Path, config: Path, channel: Channel, tmp_path: Path
 ) -> None:
     nightly(home, config)
-    with WebhookReceiver() as hook:
-        assert run(home, "alerts", "add", "call the roll", "--notify", f"webhook:{hook.url}").exit_code == 0
+    with Receiver() as hook:
+        assert run(home, "alerts", "add", "call the roll", "--notify", f"webhook:{hook.url()}").exit_code == 0
         channel.add("Special Meeting 2017-10-05", shared("meetings/seattle-council-special-2017-10-05.mp4"))
         env = {**os.environ, "ONRECORD_HOME": str(home)}
         proc = subprocess.Popen(
