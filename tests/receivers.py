@@ -23,7 +23,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         receiver: Receiver = self.server.receiver  # type: ignore[attr-defined]
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
-        receiver.record(self.path, dict(self.headers), body)
+        receiver.record(self.command, self.path, dict(self.headers), body)
         if receiver.delay:
             time.sleep(receiver.delay)
         if receiver.on_receipt is not None:
@@ -33,6 +33,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Location", receiver.location)
         self.send_header("Content-Length", "0")
         self.end_headers()
+
+    do_GET = do_POST  # noqa: N815  a client that follows a redirect may come back with a GET
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -78,9 +80,9 @@ class Receiver(Served):
     def url(self, path: str = "/hook", host: str = "127.0.0.1") -> str:
         return f"{self.scheme}://{host}:{self.port}{path}"
 
-    def record(self, path: str, headers: dict[str, str], body: bytes) -> None:
+    def record(self, method: str, path: str, headers: dict[str, str], body: bytes) -> None:
         with self._lock:
-            self.received.append({"path": path, "headers": headers, "body": body})
+            self.received.append({"method": method, "path": path, "headers": headers, "body": body})
 
     @property
     def keys(self) -> Counter[str]:
