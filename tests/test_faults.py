@@ -150,8 +150,8 @@ def test_killed_runs_partial_downloads_are_swept_by_the_nightly_run(home: Path, 
     ours.mkdir()
 
     report = _night(home, _config(tmp_path, f"http://127.0.0.1:{closed_port()}/feed.xml"))
-    assert report.swept == 1
     assert not partial.exists() and ours.exists()
+    assert report.swept == 1
 
 
 def test_an_unreachable_network_is_not_called_missing_media(
