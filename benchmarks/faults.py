@@ -14,6 +14,7 @@ results/faults.{md,json}; tests/test_soak.py runs a short one.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -166,6 +167,8 @@ class Soak:
         self.folder, self.rate, self.log = folder, rate, log
         self.random = random.Random(seed)
         self.initial, self.pool = list(initial), list(pool)
+        self.pairs = list(itertools.permutations(pool, 2))
+        self.random.shuffle(self.pairs)
         self.home = folder / "home"
         self.home.mkdir(parents=True, exist_ok=True)
         self.env = {**os.environ, "ONRECORD_HOME": str(self.home), "PYTHONUNBUFFERED": "1"}
@@ -231,18 +234,37 @@ class Soak:
         while aims and attempts < 3 * kills + 5:
             attempts += 1
             aim = aims[0]
-            if attempts > 1 and self.pool:
+            if attempts > 1:
                 # Fresh work for every run: one more recording in the feed.
-                path = self.pool.pop(0)
+                path = self._next_recording()
                 channel.add(f"Regular Meeting {path.stem}", path)
             kill = self._one_run(aim, config, receiver, watcher)
             if kill is None:
                 self.result.missed += 1
                 self.log(f"  run {self.result.runs}: ended before reaching {aim}")
+                aims.append(aims.pop(0))  # aim at the next stage; this one comes round again
                 continue
             aims.pop(0)
             self.result.kills.append(kill)
             self.log(f"  kill {len(self.result.kills)}: aimed at {aim}, landed in {kill.landed}")
+
+    def _next_recording(self) -> Path:
+        """The next clip of the pool; once it runs out, two clips joined
+        (new audio, still real speech), so every run has work to do."""
+        if self.pool:
+            return self.pool.pop(0)
+        from ingest.audio import ffmpeg_exe
+
+        first, second = self.pairs.pop(0)  # never the same pair twice: the same audio is one meeting
+        made = self.folder / "made"
+        made.mkdir(exist_ok=True)
+        out = made / f"{first.stem}+{second.stem}.wav"
+        subprocess.run(
+            [ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-i", str(first), "-i", str(second),
+             "-filter_complex", "[0:a][1:a]concat=n=2:v=0:a=1", str(out)],
+            check=True,
+        )  # fmt: skip
+        return out
 
     def _one_run(self, aim: str, config: Path, receiver: Receiver, watcher: _Watcher) -> Kill | None:
         received_before = len(receiver.received)
@@ -385,7 +407,8 @@ def _table(result: SoakResult, problems: list[str]) -> tuple[list[dict[str, Any]
     ]
     notes = [
         "onrecord run is a real subprocess (faster-whisper tiny.en, resemblyzer, MiniLM, SQLite) over an RSS"
-        " feed of real recordings served on loopback at 1 MB/s; each later run adds one LJ Speech clip",
+        " feed of real recordings served on loopback at 1 MB/s; each later run adds one LJ Speech clip"
+        " (then two clips joined, once the 16 are used)",
         "a kill is aimed at a stage (round robin) and lands 0-300 ms after the stage is seen from outside;"
         " alert kills hit either while the receiver holds the alert (in flight) or between alerts",
         "a kill between sending and marking makes the next run send that alert again with the same"
