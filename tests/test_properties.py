@@ -17,7 +17,7 @@ from catalog.errors import OnRecordError, QueryError, SourceError
 from catalog.formats import clock, render
 from catalog.types import Meeting, Segment, Word, parse_date
 from search.query import SearchQuery, fts_expression, is_strict, or_terms, query_terms
-from transcribe.captions import cues_to_segments, parse_cues, read_captions
+from transcribe.captions import captions_to_segments, cues_to_segments, parse_cues, read_captions
 
 BOUNDED = settings(
     max_examples=150,
@@ -103,7 +103,7 @@ def test_a_transcript_exported_as_vtt_imports_back_to_the_same_words_and_times(
     assert [(clock(c.start), clock(c.end), c.text) for c in cues] == [
         (clock(s.start), clock(s.end), s.text) for s in segments
     ]
-    words = [w for s in cues_to_segments(cues) for w in s.words]
+    words = [w for s in captions_to_segments(vtt) for w in s.words]
     assert [w.word.strip() for w in words] == [t for s in segments for t in s.text.split()]
     # Each exported segment's words start at its start and end at its end.
     at = 0
@@ -116,7 +116,7 @@ def test_a_transcript_exported_as_vtt_imports_back_to_the_same_words_and_times(
 
 
 def test_roll_up_captions_are_still_merged() -> None:
-    """What the repeats are for: broadcast roll-up captions, where each cue
+    """What the merging is for: broadcast roll-up captions, where each cue
     repeats the line before it, and YouTube's 10 ms filler cues."""
     vtt = (
         "WEBVTT\n\n00:00:01.000 --> 00:00:03.000\nthe clerk will\ncall the roll\n\n"

@@ -1,14 +1,13 @@
 """Caption import: WebVTT and SRT become a transcript without Whisper.
 
-Broadcast and automatic captions repeat themselves: in roll-up captions a
-cue starts with the line the previous cue ended on, and YouTube's automatic
-captions add 10 ms cues that only repeat. Those repeats are merged away
-here, and only those: a repeat counts when it is whole lines, at both ends,
-of a cue that follows the last one straight on, and a cue that is nothing
-but a repeat must be a filler that brief. Anything else was said twice (a
-clerk calling a name again, "Aye." after "Aye.") and is kept, so a
-transcript exported as WebVTT imports back word for word. ``>>`` marks a
-change of speaker in broadcast captions, so it starts a new turn.
+Broadcast and automatic captions repeat themselves: each cue often starts
+with the words the previous cue ended on (roll-up captions), and YouTube's
+automatic captions add near-empty cues that only repeat. Those overlaps are
+merged away here, except in a transcript OnRecord exported itself (its
+WebVTT header says so): that one is verbatim, and "Aye." after "Aye." was
+said twice, so it imports back word for word. ``>>`` marks a change of
+speaker in broadcast captions, so it starts a new turn, even where a
+captioner typed it against a word ("!>>").
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from catalog.errors import SourceError
+from catalog.formats import VTT_HEADER
 from catalog.types import Segment, Word
 
 # Hours are bounded: a 400-digit hour is no caption, and no float holds it.
@@ -28,10 +28,7 @@ TIMING = re.compile(
 INLINE_TIME = re.compile(r"<(?:(\d+):)?(\d{2}):(\d{2})\.(\d{3})>")
 TAG = re.compile(r"</?[^>]+>")
 SENTENCE_END = re.compile(r"[.?!]['\")\]]*$")
-# A roll-up cue follows the one before within this much; a repeat-only
-# cue is a filler when it lasts no longer than this.
-ROLL_UP_GAP = 1.0
-FILLER_SECONDS = 0.05
+MAX_OVERLAP = 40
 SEGMENT_WORDS = 40
 GAP_SECONDS = 2.0
 CAPTION_SUFFIXES = (".vtt", ".srt")
@@ -76,26 +73,24 @@ def _timed_words(cue: Cue) -> list[tuple[str, float | None]]:
         if inline:
             marked = _seconds(*inline.groups())
             continue
-        for token in TAG.sub("", piece).split():
+        for token in TAG.sub("", piece).replace(">>", " >> ").split():
             words.append((token, marked))
             marked = None
     return words
 
 
-def cues_to_segments(cues: list[Cue]) -> list[Segment]:
-    """Merge overlapping cues into segments with word timings and turns."""
+def cues_to_segments(cues: list[Cue], merge_repeats: bool = True) -> list[Segment]:
+    """Merge overlapping cues into segments with word timings and turns;
+    ``merge_repeats=False`` keeps every word of every cue (a verbatim file)."""
     words: list[tuple[Word, int]] = []  # (word, turn)
     turn = 0
     last_end = 0.0
-    previous: tuple[Cue, list[list[str]]] | None = None
     for cue in cues:
         if cue.end <= cue.start and not cue.text.strip():
             continue
         incoming = _timed_words(cue)
-        lines = _line_words(cue)
-        overlap = _repeat(previous, cue, lines)
-        if any(lines):
-            previous = (cue, lines)
+        tail = [_norm(w.word) for w, _ in words[-MAX_OVERLAP:]] if merge_repeats else []
+        overlap = _overlap(tail, [_norm(t) for t, _ in incoming if t != ">>"])
         fresh: list[tuple[str, float | None]] = []
         skipped = 0
         for token, at in incoming:
@@ -130,33 +125,11 @@ def cues_to_segments(cues: list[Cue]) -> list[Segment]:
     return _group(words)
 
 
-def _line_words(cue: Cue) -> list[list[str]]:
-    """Each line of a cue as the normalised words it shows."""
-    lines = []
-    for line in cue.text.split("\n"):
-        shown = TAG.sub("", INLINE_TIME.sub("", line)).split()
-        lines.append([_norm(t) for t in shown if t != ">>"])
-    return lines
-
-
-def _repeat(previous: tuple[Cue, list[list[str]]] | None, cue: Cue, lines: list[list[str]]) -> int:
-    """How many leading words of ``cue`` only repeat the previous cue's
-    closing lines (see the module's docstring for when that counts)."""
-    if previous is None or cue.start - previous[0].end > ROLL_UP_GAP:
-        return 0
-    before = previous[1]
-    for m in range(len(lines), 0, -1):
-        if m == len(lines) and cue.end - cue.start > FILLER_SECONDS:
-            continue  # a whole cue said again, at length: said again
-        head = [w for line in lines[:m] for w in line]
-        if not head:
-            continue
-        for k in range(1, len(before) + 1):
-            tail = [w for line in before[-k:] for w in line]
-            if tail == head:
-                return len(head)
-            if len(tail) > len(head):
-                break
+def _overlap(tail: list[str], head: list[str]) -> int:
+    """How many leading words of ``head`` repeat the end of ``tail``."""
+    for k in range(min(len(tail), len(head)), 0, -1):
+        if tail[-k:] == head[:k]:
+            return k
     return 0
 
 
@@ -187,6 +160,12 @@ def _group(words: list[tuple[Word, int]]) -> list[Segment]:
     return segments
 
 
+def captions_to_segments(text: str) -> list[Segment]:
+    """The transcript a caption file's text holds; our own export is verbatim."""
+    verbatim = text.lstrip("\ufeff").startswith(VTT_HEADER)
+    return cues_to_segments(parse_cues(text), merge_repeats=not verbatim)
+
+
 def read_captions(path: Path) -> list[Segment]:
     """Parse a caption file; raises SourceError when it holds no captions."""
     try:
@@ -198,7 +177,7 @@ def read_captions(path: Path) -> list[Segment]:
     cues = parse_cues(text)
     if not cues:
         raise SourceError(f"{path.name}: no caption cues found; give a WebVTT or SRT file with timings")
-    segments = cues_to_segments(cues)
+    segments = captions_to_segments(text)
     if not segments:
         raise SourceError(f"{path.name}: the captions are empty")
     return segments
