@@ -14,6 +14,7 @@ BENCHMARKS = [
     "load",
     "scale",
     "votes",
+    "faults",
 ]
 
 if __name__ == "__main__":

@@ -20,6 +20,11 @@ def csv_cell(value: object) -> object:
     return value
 
 
+# Names the file as ours: importing it back takes it verbatim rather than
+# merging words repeated across cues, as broadcast captions need.
+VTT_HEADER = "WEBVTT - OnRecord transcript"
+
+
 def clock(seconds: float, sep: str = ".") -> str:
     ms = int(round(seconds * 1000))
     h, rest = divmod(ms, 3_600_000)
@@ -39,7 +44,7 @@ def render(meeting: Meeting, segments: list[Segment], fmt: str) -> str:
         )
     if fmt == "vtt":
         cues = [f"{clock(s.start)} --> {clock(s.end)}\n{_cue_text(s)}" for s in segments]
-        return "WEBVTT\n\n" + "\n\n".join(cues) + "\n"
+        return f"{VTT_HEADER}\n\n" + "\n\n".join(cues) + "\n"
     if fmt == "srt":
         cues = [
             f"{i}\n{clock(s.start, ',')} --> {clock(s.end, ',')}\n{_cue_text(s)}"

@@ -53,6 +53,10 @@ class Settings:
     # them has its client read from X-Forwarded-For; anyone else could
     # write that header to dodge the rate limit.
     trusted_proxies: str = ""
+    # Webhooks to loopback, private, link-local or other non-public addresses
+    # are refused (a saved search must not reach the cloud metadata service or
+    # the office router); 1 allows them, e.g. for a newsroom's own chat server.
+    allow_private_webhooks: int = 0
 
     @property
     def db_path(self) -> Path:

@@ -42,6 +42,20 @@ def _pipeline(settings: Settings, progress: bool = False) -> Iterator[Any]:
         pipeline.close()
 
 
+@contextmanager
+def _run_lock(settings: Settings) -> Iterator[None]:
+    """What changes meetings or sends alerts runs one at a time with the
+    nightly run: a second one exits 3, as a second ``run`` does."""
+    from onrecord.nightly import LOCKED, RunLocked, run_lock
+
+    try:
+        with run_lock(settings.data_dir):
+            yield
+    except RunLocked as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(LOCKED)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--data-dir",
@@ -106,7 +120,7 @@ def ingest(
 
     overrides = Overrides(body=body, date=date, title=title)
     settings = settings.with_overrides(engine=engine, whisper_model=model, captions=captions)
-    with _pipeline(settings, progress=True) as pipeline:
+    with _run_lock(settings), _pipeline(settings, progress=True) as pipeline:
         results = [r for source in sources for r in pipeline.ingest(source, overrides)]
     if as_json:
         click.echo(json.dumps({"meetings": [r.meeting.summary() for r in results]}, indent=2))
@@ -187,7 +201,7 @@ def reindex(settings: Settings, rebuild: bool, embed_model: str | None) -> None:
       onrecord reindex --rebuild
     """
     settings = settings.with_overrides(embed_model=embed_model)
-    with _pipeline(settings, progress=True) as pipeline:
+    with _run_lock(settings), _pipeline(settings, progress=True) as pipeline:
         with pipeline.progress.count("reindex meetings") as bar:
             count = pipeline.index.reindex(rebuild=rebuild, progress=bar)
         model = pipeline.index.model_id
@@ -407,8 +421,8 @@ def speakers(settings: Settings, meeting_id: int, naming: tuple[str, str] | None
         book = SpeakerBook(pipeline.catalog.conn)
         if naming:
             label, name = naming
-            before = book.name(meeting_id, label, name)
-            pipeline.index.store.rename_speaker(meeting_id, before, name.strip())
+            # The name and the index's relabelling land together or not at all.
+            book.name(meeting_id, label, name, relabel=pipeline.index.store.rename_speaker)
         found = book.speakers(meeting_id)
     if as_json:
         rows = [s.summary() for s in found]
@@ -443,7 +457,9 @@ def run_command(settings: Settings, config_path: str, since: str | None, as_json
 
     Exit codes: 0 all done; 4 some meetings failed (the rest landed; the
     report says which and why); 5 some alerts could not be delivered (they
-    are retried next run); 3 another run holds the lock; 1 a bad config.
+    are retried next run); 6 a step of the run itself broke (the database,
+    the disk: the report's errors say which; the other steps still ran);
+    3 another run holds the lock; 1 a bad config; 130 interrupted.
 
     \b
     Example (crontab, 2:15 every night):
@@ -451,7 +467,7 @@ def run_command(settings: Settings, config_path: str, since: str | None, as_json
     """
     from catalog import parse_date
     from onrecord.config import load_config
-    from onrecord.nightly import LOCKED, NightlyRun, RunLocked, run_lock
+    from onrecord.nightly import LOCKED, NightlyRun, RunLocked, alert_failure_line, run_lock
     from onrecord.progress import Progress
 
     config = load_config(Path(config_path))
@@ -476,6 +492,10 @@ def run_command(settings: Settings, config_path: str, since: str | None, as_json
         )
         for failure in report.failures:
             click.echo(f"  failed: {failure['url']}: {failure['reason']}")
+        for failure in report.alert_failures:
+            click.echo(f"  failed: {alert_failure_line(failure)}")
+        for error in report.errors:
+            click.echo(f"  error: {error}")
     sys.exit(report.exit_code)
 
 
@@ -514,14 +534,16 @@ def alerts_add(
       onrecord alerts add "287(g)" --body "Pittsburgh City Council" --notify email:desk@example.org
     """
     from search.alerts import DEFAULT_MIN_SCORE, AlertBook
+    from search.notify import check_target
 
+    check_target(notify, settings)
     with _pipeline(settings) as pipeline:
         saved = AlertBook(pipeline.catalog.conn).add(
             query, notify, body, speaker, DEFAULT_MIN_SCORE if min_score is None else min_score, backfill
         )
     click.echo(f"Saved search {saved.id}: {saved.query!r} → {saved.notify}")
     if saved.notify == "atom":
-        click.echo(f"Feed: {settings.base_url}/alerts/{saved.id}/feed.atom")
+        click.echo(f"Feed: {settings.base_url}/alerts/{saved.feed_token}/feed.atom")
 
 
 @alerts.command("list")
@@ -574,17 +596,23 @@ def alerts_remove(settings: Settings, saved_id: int) -> None:
 def alerts_check(settings: Settings) -> None:
     """Evaluate saved searches on new meetings and send what is pending now.
 
+    Exits 3 while a nightly run (which sends alerts itself) is in progress,
+    and 5 when some alerts failed; each failure is listed.
+
     \b
     Example:
       onrecord alerts check
     """
-    from onrecord.nightly import check_alerts
+    from onrecord.nightly import UNDELIVERED, alert_failure_line, check_alerts
 
-    with _pipeline(settings) as pipeline:
-        sent, failed = check_alerts(pipeline, settings)
-    click.echo(f"{sent} alert(s) sent" + (f", {failed} failed (retried next time)" if failed else ""))
+    with _run_lock(settings), _pipeline(settings) as pipeline:
+        outcome = check_alerts(pipeline, settings)
+    failed = outcome.failed
+    click.echo(f"{outcome.sent} alert(s) sent" + (f", {failed} failed (retried next time)" if failed else ""))
+    for failure in outcome.failures:
+        click.echo(f"  failed: {alert_failure_line(failure)}")
     if failed:
-        sys.exit(5)
+        sys.exit(UNDELIVERED)
 
 
 def main() -> None:

@@ -322,7 +322,7 @@ def adopt_placeholder(catalog: Catalog, meeting: Meeting) -> None:
 
 
 def sync_legistar(
-    catalog: Catalog, bodies: list[Any], since: str | None, fail: Callable[[str, str, str], None]
+    catalog: Catalog, bodies: list[Any], since: str | None, fail: Callable[[str, str, BaseException], None]
 ) -> None:
     """The nightly run's Legistar step: each configured body's recent events
     (the last 60 days, or from the run's ``since``); a failing body is reported and
@@ -340,7 +340,9 @@ def sync_legistar(
             import_legistar(catalog, client, entry.body, entry.legistar_body, start, entry.until)
         except OnRecordError as exc:
             if "has no events" not in str(exc):  # a quiet month is not a failure
-                fail(entry.body, f"legistar:{entry.client}", str(exc))
+                fail(entry.body, f"legistar:{entry.client}", exc)
+        except Exception as exc:  # one body's fault never stops the others
+            fail(entry.body, f"legistar:{entry.client}", exc)
 
 
 def watch_votes(catalog: Catalog, settings: Settings) -> int:

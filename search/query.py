@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from catalog.errors import QueryError
+from catalog.errors import OnRecordError, QueryError
 from catalog.types import parse_date
 
 MAX_QUERY_CHARS = 500
@@ -47,7 +47,10 @@ class SearchQuery:
         for name in ("since", "until"):
             value = getattr(self, name)
             if value:
-                setattr(self, name, parse_date(value, f"--{name}"))
+                try:
+                    setattr(self, name, parse_date(value, f"--{name}"))
+                except OnRecordError as exc:  # a search request is refused with one kind of error
+                    raise QueryError(str(exc)) from None
         if self.since and self.until and self.since > self.until:
             raise QueryError(f"--since {self.since} is after --until {self.until}; swap them")
         if not 1 <= self.limit <= 100:

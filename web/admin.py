@@ -28,8 +28,10 @@ from flask import (
 
 from catalog import OnRecordError
 from catalog.speakers import SpeakerBook, SpeakerInfo
+from catalog.text import clean_text
 from search import SearchQuery
 from search.alerts import DEFAULT_MIN_SCORE, AlertBook, SavedSearch, check_notify
+from search.notify import check_target
 from web import Services
 from web.pages import feed_url
 from web.services import MAX_NAME, MAX_SAVED_QUERY
@@ -52,11 +54,11 @@ def meeting_speakers(meeting_id: int) -> list[SpeakerInfo]:
 def clean_name(raw: object) -> str:
     if not isinstance(raw, str) or not raw.strip():
         raise OnRecordError("The name is empty; give the speaker's name, e.g. Jason Lando")
-    # Newlines and tabs from a paste would break transcripts and citations.
-    name = " ".join(raw.split())
+    # Counted as sent, as the API's description counts it.
     if len(raw) > MAX_NAME:
         raise OnRecordError(f"The name is longer than {MAX_NAME} characters; give just the person's name")
-    return name
+    # Control characters (a pasted line break, a bidi override) are refused, as everywhere.
+    return clean_text(raw, "The name", MAX_NAME)
 
 
 def name_speaker(meeting_id: int, label: str, raw_name: object) -> SpeakerInfo:
@@ -71,9 +73,9 @@ def name_speaker(meeting_id: int, label: str, raw_name: object) -> SpeakerInfo:
     from search import SearchIndex
 
     with s.writer() as catalog:
-        before = SpeakerBook(catalog.conn).name(meeting_id, label, name)
         index = SearchIndex(catalog, s.settings.embed_model, s.settings.base_url, embedder=s.embedder)
-        index.store.rename_speaker(meeting_id, before, name)
+        # The name and the relabelled passages land in one transaction.
+        SpeakerBook(catalog.conn).name(meeting_id, label, name, relabel=index.store.rename_speaker)
         return next(sp for sp in SpeakerBook(catalog.conn).speakers(meeting_id) if sp.label == label)
 
 
@@ -141,6 +143,7 @@ def add_saved_search(data: Any) -> SavedSearch:
         raise OnRecordError(
             f"notify {notify!r} is not understood; use atom, webhook:https://… or email:name@example.org"
         ) from None
+    check_target(notify, s.settings)  # no webhooks into the private network
     # A form sends text; JSON must send what the API description says.
     form = not request.is_json
     raw_score = data.get("min_score")

@@ -29,6 +29,10 @@ NOT_BLANK = (
     "[^\\t\\n\\v\\f\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
 )
 
+# What catalog.text.clean_text refuses in names and saved searches: C0 and C1
+# controls, bidirectional overrides and isolates, noncharacters.
+TYPED_REFUSED = "\\x00-\\x1f\\x7f-\\x9f\\u202a-\\u202e\\u2066-\\u2069\\ufdd0-\\ufdef\\ufffe\\uffff"
+
 DESCRIPTIONS = {
     "start": "seconds from the start of the recording",
     "text": "the quote",
@@ -144,6 +148,14 @@ def _text(max_chars: int) -> dict[str, Any]:
     """Text that must hold something besides white space (an empty query or
     name is a 400), counted as sent."""
     return {"type": "string", "minLength": 1, "maxLength": max_chars, "pattern": NOT_BLANK}
+
+
+def _typed(max_chars: int) -> dict[str, Any]:
+    """What a person types as a name or saved search: not blank, and free of
+    the control characters catalog.text.clean_text refuses."""
+    allowed = f"[^{TYPED_REFUSED}]"
+    pattern = f"^(?={allowed}*?{NOT_BLANK}){allowed}+$"
+    return {"type": "string", "minLength": 1, "maxLength": max_chars, "pattern": pattern}
 
 
 def _ok(description: str, properties: dict[str, Any]) -> dict[str, Any]:
@@ -265,7 +277,7 @@ OPENAPI: dict[str, Any] = {
                         {
                             "type": "object",
                             "required": ["name"],
-                            "properties": {"name": _text(MAX_NAME)},
+                            "properties": {"name": _typed(MAX_NAME)},
                         }
                     ),
                 },
@@ -298,7 +310,7 @@ OPENAPI: dict[str, Any] = {
                             "type": "object",
                             "required": ["query"],
                             "properties": {
-                                "query": _text(MAX_SAVED_QUERY),
+                                "query": _typed(MAX_SAVED_QUERY),
                                 "notify": {"type": ["string", "null"], "default": "atom"},
                                 "body": {"type": ["string", "null"]},
                                 "speaker": {"type": ["string", "null"]},
