@@ -147,6 +147,20 @@ def merge_close(embeddings: np.ndarray, labels: np.ndarray, merge_at: float) -> 
     return labels
 
 
+def drop_brief(embeddings: np.ndarray, labels: np.ndarray, min_windows: int) -> np.ndarray:
+    """Give the windows of any speaker left with under ``min_windows`` of
+    them (after smoothing, on every window, not a sample) to the nearest
+    remaining speaker: a speaker found on a sample can shrink to a second
+    or two once every window is assigned."""
+    counts = np.bincount(labels)
+    keep = [c for c in range(len(counts)) if counts[c] >= min_windows] or [int(counts.argmax())]
+    if len(keep) == len(counts):
+        return labels
+    prints = _unit(np.stack([embeddings[labels == c].mean(axis=0) for c in keep]))
+    nearest = np.array(keep)[(embeddings @ prints.T).argmax(axis=1)]
+    return np.unique(np.where(np.isin(labels, keep), labels, nearest), return_inverse=True)[1]
+
+
 def viterbi(embeddings: np.ndarray, labels: np.ndarray, penalty: float) -> np.ndarray:
     """Relabel windows along the best path: similarity to the speaker's
     centroid, less ``penalty`` for each change, so that one odd window inside

@@ -36,6 +36,7 @@ from transcribe.campplus import WINDOW_S as CAMPPLUS_WINDOW_S
 from transcribe.clustering import (
     MAX_CLUSTER_WINDOWS,
     agglomerative,
+    drop_brief,
     first_appearance,
     merge_close,
     spectral,
@@ -335,6 +336,9 @@ class EmbeddingDiarizer(Diarizer):
         from transcribe.voices import centroids
 
         labels = viterbi(embeddings, self.cluster(embeddings), self.switch_penalty)
+        brief = drop_brief(embeddings, labels, int(np.ceil(self.min_speaker_s / self.step)))
+        if brief.max() < labels.max():
+            labels = viterbi(embeddings, brief, self.switch_penalty)
         labels = first_appearance(labels)
         turns = to_turns(regions, windows, labels)
         return Diarization(turns, centroids(embeddings, [f"SPEAKER_{c + 1}" for c in labels]))
