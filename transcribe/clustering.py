@@ -153,6 +153,8 @@ def drop_brief(embeddings: np.ndarray, labels: np.ndarray, min_windows: int) -> 
     remaining speaker: a speaker found on a sample can shrink to a second
     or two once every window is assigned."""
     counts = np.bincount(labels)
+    if not len(counts):
+        return labels
     keep = [c for c in range(len(counts)) if counts[c] >= min_windows] or [int(counts.argmax())]
     if len(keep) == len(counts):
         return labels

@@ -339,7 +339,7 @@ class EmbeddingDiarizer(Diarizer):
 
         labels = viterbi(embeddings, self.cluster(embeddings), self.switch_penalty)
         brief = drop_brief(embeddings, labels, int(np.ceil(self.min_speaker_s / self.step)))
-        if brief.max() < labels.max():
+        if len(labels) and brief.max() < labels.max():
             labels = viterbi(embeddings, brief, self.switch_penalty)
         labels = first_appearance(labels)
         turns = to_turns(regions, windows, labels)
