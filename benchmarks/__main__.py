@@ -5,8 +5,19 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["pipeline", "transcription", "diarization", "retrieval", "alert_threshold", "load", "scale"]
-BENCHMARKS += ["pg_retrieval", "pg_scale"]
+BENCHMARKS = [
+    "pipeline",
+    "transcription",
+    "diarization",
+    "retrieval",
+    "alert_threshold",
+    "load",
+    "scale",
+    "votes",
+    "faults",
+    "pg_retrieval",
+    "pg_scale",
+]
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or BENCHMARKS:

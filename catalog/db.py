@@ -31,13 +31,22 @@ class StoredDiarization:
     prints: dict[str, list[float]]
 
 
-def connect(db_path: Path) -> sqlite3.Connection:
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    # Autocommit mode: transactions are opened explicitly with ``transaction``.
+def connect(db_path: Path, read_only: bool = False) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are opened explicitly
+    with ``transaction``). A read-only one refuses every write, so a web
+    request that only reads can never take the write lock; WAL lets it read
+    while a job writes."""
+    if not read_only:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(db_path, isolation_level=None, timeout=30, check_same_thread=False)
     conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
+    if read_only:
+        # Not a ``mode=ro`` URI: that needs the WAL's -shm file to exist
+        # already, which it does not once the last writer has closed.
+        conn.execute("PRAGMA query_only = ON")
+    else:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
     return conn
 
@@ -73,10 +82,13 @@ def _meeting(row: sqlite3.Row) -> Meeting:
 class Catalog:
     """Reads and writes the pipeline's records. All catalog SQL lives here."""
 
-    def __init__(self, db_path: Path):
+    def __init__(self, db_path: Path, read_only: bool = False):
+        """``read_only`` opens a connection that refuses writes and skips
+        the migrations, which a writer must have applied first."""
         self.db_path = db_path
-        self.conn = connect(db_path)
-        apply_migrations(self.conn, "catalog", CATALOG_MIGRATIONS)
+        self.conn = connect(db_path, read_only)
+        if not read_only:
+            apply_migrations(self.conn, "catalog", CATALOG_MIGRATIONS)
 
     def close(self) -> None:
         self.conn.close()
