@@ -14,6 +14,7 @@ BENCHMARKS = [
     "load",
     "scale",
     "votes",
+    "chapters",
     "faults",
 ]
 
