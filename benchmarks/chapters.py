@@ -84,8 +84,10 @@ def truth_of(path: Path) -> tuple[list[Segment], list[dict[str, Any]], dict[str,
 
 
 def words(text: str) -> set[str]:
+    """Content words, compared by their first five letters ("acceptance"
+    names "accept"), numbers without leading zeros."""
     tokens = spoken_digits(re.findall(r"[a-z0-9]+", fold(text)))
-    return {t for t in tokens if t not in STOP and len(t) > 1}
+    return {t.lstrip("0") if t.isdigit() else t[:5] for t in tokens if t not in STOP and len(t) > 1}
 
 
 def title_right(found: Chapter, true: dict[str, Any]) -> bool:
@@ -183,13 +185,14 @@ def main() -> None:
                     per_case.append(f"{name} {tally.tp}/{tally.fn}/{tally.fp}")
             rows.append({"set": f"real, {part} part", "method": method, **total.row()})
     notes = [
-        "Real material: Boston and Oakland council captions, the Seattle special meeting's Whisper transcript "
-        "and three Council Data Project transcripts from the cdp-backend 4.1.3 wheel; truth in "
+        "Real material: Boston and Oakland council captions, the Seattle special meeting's Whisper "
+        "transcript and three Council Data Project transcripts from the cdp-backend 4.1.3 wheel; truth in "
         "benchmarks/chapters_truth/ (agenda items, public comment, openings) and benchmarks/votes_truth/ "
         "(votes), marked by reading before the detector was written.",
-        "Tune part: Boston minutes 0-40, the Seattle special meeting, the 2021 Seattle briefing. Report part: "
-        "Boston minutes 40-73, Oakland, the 2019 Seattle briefing, the fake-captions briefing.",
-        f"A boundary is found when a detected chapter starts within {TOLERANCE:.0f} s of a true one (one to one). "
+        "Tune part: Boston minutes 0-40, the Seattle special meeting, the 2021 Seattle briefing. "
+        "Report part: Boston minutes 40-73, Oakland, the 2019 Seattle briefing, the fake-captions briefing.",
+        f"A boundary is found when a detected chapter starts within {TOLERANCE:.0f} s of a true one "
+        "(one to one). "
         "Titles right: the item's number, or at least half its words, among the found chapters; kinds "
         "right likewise.",
         "Per case (report part; found / missed / false alarms): " + "; ".join(per_case),

@@ -64,5 +64,7 @@ class ChapterBook:
         out: dict[int, list[tuple[float, float]]] = {}
         for meeting_id, start, end in rows:
             if wanted is None or meeting_id in wanted:
-                out.setdefault(meeting_id, []).append((float(start), float(end if end is not None else start)))
+                out.setdefault(meeting_id, []).append(
+                    (float(start), float(end if end is not None else start))
+                )
         return out

@@ -26,6 +26,8 @@ from minutes.text import Stream, fold
 CHAPTER_VERSION = "chapters-1"
 # Cues this close together open one chapter.
 MERGE_GAP = 15.0
+# The same opening mentioned again this soon is not a new chapter.
+REPEAT_WINDOW = 300.0
 # An item read just before its vote is that vote's chapter, not one of its own.
 READ_THEN_VOTED = 20.0
 TITLE_WORDS = 14
@@ -39,13 +41,33 @@ TRANSITION = (
     r"|order of business(?: which)? is|next item is|we are at|we're at|start with|begin with)"
 )
 SECTIONS: list[tuple[str, str, str]] = [
-    (r"approv\w* (?:of )?the minutes|minutes (?:of|from) the last meeting", "Approval of the minutes", "agenda_item"),
-    (r"(?:adopt\w*|approv\w*) (?:of )?the agenda|agenda (?:will be|is|be) adopted", "Adoption of the agenda", "agenda_item"),
-    (r"communications? from (?:the |her |his )?(?:honou?rable )?(?:the )?mayor", "Communications from the mayor", "agenda_item"),
+    (
+        r"approv\w* (?:of )?the minutes|minutes (?:of|from) the last meeting",
+        "Approval of the minutes",
+        "agenda_item",
+    ),
+    (
+        r"(?:adopt\w*|approv\w*) (?:of )?the agenda|agenda (?:will be|is|be) adopted",
+        "Adoption of the agenda",
+        "agenda_item",
+    ),
+    (
+        r"communications? from (?:the |her |his )?(?:honou?rable )?(?:the )?mayor",
+        "Communications from the mayor",
+        "agenda_item",
+    ),
     (r"reports? (?:of|and|from) (?:the )?public officers", "Reports of public officers", "agenda_item"),
-    (r"reports? (?:of|on|from) (?:the )?committees?(?: of committees)?", "Reports of committees", "agenda_item"),
+    (
+        r"reports? (?:of|on|from) (?:the )?committees?(?: of committees)?",
+        "Reports of committees",
+        "agenda_item",
+    ),
     (r"matters? (?:most )?recently heard", "Matters recently heard", "agenda_item"),
-    (r"motions?,? orders?,? and resolutions?|motions? orders? resolutions?", "Motions, orders and resolutions", "agenda_item"),
+    (
+        r"motions?(?:,? \w+){0,2},? (?:and |in )?resolutions?",
+        "Motions, orders and resolutions",
+        "agenda_item",
+    ),
     (r"personnel orders?", "Personnel orders", "agenda_item"),
     (r"late files?(?: matters?)?", "Late file matters", "agenda_item"),
     (r"green ?(?:sheets?|shoots?|shields?)", "Green sheets", "agenda_item"),
@@ -60,36 +82,64 @@ SECTION_CUE = re.compile(
 )
 # Standing on their own, without "move to": these are announced, not reached.
 OPENERS: list[tuple[re.Pattern[str], str, str]] = [
-    (re.compile(r"\b(?:come|came|called?|calling) (?:this |the )?(?:meeting |session )?to order\b"), "Call to order", "other"),
+    (
+        re.compile(r"\b(?:come|came|called?|calling) (?:this |the )?(?:meeting |session )?to order\b"),
+        "Call to order",
+        "other",
+    ),
     (re.compile(r"\bpledge of allegiance\b"), "Pledge of allegiance", "other"),
     (re.compile(r"\b(?:invocation|clergy|opening prayer|moment of silence)\b"), "Invocation", "other"),
     (re.compile(r"\bfirst order of business\b"), "", "agenda_item"),
-    (re.compile(r"\b(?:approve|approving|approval of) the minutes\b"), "Approval of the minutes", "agenda_item"),
-    (re.compile(r"\bagenda (?:will be|is|be) adopted\b|\badopt(?:ion of)? the agenda\b"), "Adoption of the agenda", "agenda_item"),
-    (re.compile(r"\b(?:convene|into|in|an|hold an?) executive session\b"), "Executive session", "agenda_item"),
+    (
+        re.compile(r"\b(?:approve|approving|approval of) the minutes\b"),
+        "Approval of the minutes",
+        "agenda_item",
+    ),
+    (
+        re.compile(
+            r"\b(?:we have|there is) an agenda\b|\bagenda (?:will be|is|be) adopted\b"
+            r"|\badopt(?:ion of)? the agenda\b"
+        ),
+        "Adoption of the agenda",
+        "agenda_item",
+    ),
+    (
+        re.compile(r"\b(?:convene|into|in|an|hold an?) executive session\b"),
+        "Executive session",
+        "agenda_item",
+    ),
     (re.compile(r"\bdoes anyone have any announcements\b|\bannouncements\b"), "Announcements", "other"),
 ]
 ROLL_CALL = re.compile(r"\b(?:call|calling|take|taking) the roll\b|\broll call\b")
 # The chair asking the clerk to read an item ("Mr. Clark, please read docket
 # 0654"), or the clerk reaching one ("going to item 2", "your next item is").
 READ_ITEM = re.compile(
-    r"\b(?:please read|you read|will read|to read|please with|(?:going|moving|move|go|turning|turn|on|onto) to"
-    r"|next item is|next is|up next is|we(?:'re| are) (?:on|at)) (?:the )?(?:(?:agenda )?item|docket|dockets)"
+    r"\b(?:please read|you read|will read|to read|please with"
+    r"|(?:going|moving|move|go|turning|turn|on|onto) to|next item is|next is|up next is"
+    r"|we(?:'re| are) (?:on|at))"
+    r"(?: \w+){0,2}? (?:the )?(?:(?:agenda )?item|docket|dockets)"
     r"|\bplease read\b"
 )
-ITEM_NUMBER = re.compile(r"\b(?:item|docket|dockets|number|no)\s+(?:number\s+)?(\d{1,5}(?: \d{1,2})?)\b")
+ITEM_NUMBER = re.compile(
+    r"\b(?:item|docket|dockets|number|no|\w+)\s+(?:number\s+)?(\d{1,5}(?: \d{1,2})?)\b"
+    r"(?! (?:dollars|percent|minutes))"
+)
 COMMENT_OPEN = re.compile(
-    r"\b(?:(?:start|begin|open|opening|now at|now to|on to|onto|go to|move to|for|take|start with|begin with"
-    r"|time for|next item is|item is) (?:the |our |with )?(?:public comment|open forum|public testimony|general"
-    r" public comment)|(?:start|begin) public comment|public comment (?:period )?(?:is )?(?:now )?open)\b"
+    r"\b(?:(?:start|begin|open|opening|now at|now to|on to|onto|go to|move to|for|take|start with"
+    r"|begin with|time for|next item is|item is) (?:the |our |with )?(?:public comment|open forum"
+    r"|public testimony|general public comment)|(?:start|begin) public comment"
+    r"|public comment (?:period )?(?:is )?(?:now )?open)\b"
 )
 COMMENT_CLOSE = re.compile(
-    r"\b(?:(?:end|close|closes|closing|conclude[sd]?|concluding) (?:of )?(?:the )?(?:public comment|open forum"
-    r"|public testimony)|(?:that|this) (?:was|is|concludes) (?:the|our) (?:last|final) speaker|(?:the|our) last"
+    r"\b(?:(?:end|close|closes|closing|conclude[sd]?|concluding) (?:of )?(?:the )?"
+    r"(?:public comment|open forum|public testimony)"
+    r"|(?:that|this) (?:was|is|concludes) (?:the|our) (?:last|final) speaker|(?:the|our) last"
     r" speaker|do not see any (?:new |more |other )?hands|see no (?:more|other|new|further) hands|no (?:more"
     r"|other|further) (?:speakers|hands)|only two speakers)\b"
 )
 ADJOURN = re.compile(r"\badjourn(?:ed|s|ment|ing)?\b")
+PURPOSE = {"to", "on", "regarding", "about", "concerning"}
+ABBREVIATIONS = {"mr", "ms", "mrs", "dr", "st", "no", "jr"}
 NOISE_WORDS = {"which", "is", "please", "number", "the", "mr", "ms", "mrs", "clark", "clerk", "madam", "and"}
 
 
@@ -104,19 +154,25 @@ class Cue:
 
 
 def spoken_digits(words: list[str]) -> list[str]:
-    """Runs of digits said one by one ("zero six five three") as numbers."""
+    """Runs of digits said one by one ("zero six five three") as numbers.
+    A clerk reads a docket's four digits; a longer run is two dockets with
+    "to" heard as "two" between ("zero six five five two zero six eight
+    one" is 0655 to 0681), or one said twice."""
     out: list[str] = []
     run = ""
-    for word in words:
+    for word in words + [""]:
         if word in DIGITS:
             run += DIGITS[word]
             continue
-        if run:
+        if len(run) > 5 and len(run) % 2 and run[len(run) // 2] == "2":
+            out += [run[: len(run) // 2], "to", run[len(run) // 2 + 1 :]]
+        elif len(run) > 5:
+            out.append(run[:4])
+        elif run:
             out.append(run)
-            run = ""
-        out.append(word)
-    if run:
-        out.append(run)
+        run = ""
+        if word:
+            out.append(word)
     return out
 
 
@@ -124,13 +180,14 @@ def _words_after(stream: Stream, first: int, most: int = TITLE_WORDS) -> list[st
     words: list[str] = []
     for tok in stream.tokens[first : first + most * 2]:
         words.append(tok.norm)
-        if tok.stop or len(words) >= most * 2:
+        # "Mr. Clark, please read…": a title's full stop ends no sentence.
+        if tok.stop and len(words) >= 4 and tok.norm not in ABBREVIATIONS or len(words) >= most * 2:
             break
     return spoken_digits(words)
 
 
 def _item_title(stream: Stream, first: int) -> tuple[str, str | None]:
-    """"Docket 0654: message transmitting certain information…" from the
+    """ "Docket 0654: message transmitting certain information…" from the
     words after a read cue; the number, if one was said."""
     words = _words_after(stream, first, TITLE_WORDS + 6)
     text = " ".join(words)
@@ -145,6 +202,15 @@ def _item_title(stream: Stream, first: int) -> tuple[str, str | None]:
     if number:
         return (f"{label} {number}: {body}" if body else f"{label} {number}"), number
     return (body[:1].upper() + body[1:]) if body else "Agenda item", None
+
+
+def _purpose(stream: Stream, first: int) -> str:
+    """What an executive session or a hearing is for, when the chair says
+    it straight after ("…executive session to evaluate the candidates")."""
+    if first >= len(stream.tokens) or stream.tokens[first].norm not in PURPOSE:
+        return ""
+    words = _words_after(stream, first + 1, TITLE_WORDS)
+    return ": " + " ".join(words[:TITLE_WORDS]) if len(words) > 2 else ""
 
 
 def _cues(stream: Stream, end_of_meeting: float) -> list[Cue]:
@@ -163,13 +229,15 @@ def _cues(stream: Stream, end_of_meeting: float) -> list[Cue]:
         for m in pattern.finditer(flat):
             i = at(m.start())
             if title:
-                found.append(Cue(toks[i].start, i, title, kind, 1))
+                found.append(Cue(toks[i].start, i, title + _purpose(stream, at(m.end() + 1)), kind, 1))
             else:
                 item, number = _item_title(stream, at(m.end()))
                 found.append(Cue(toks[i].start, i, item, kind, 2, number))
     for m in READ_ITEM.finditer(flat):
         i = at(m.start())
-        title, number = _item_title(stream, at(m.end()) if not m.group(0).endswith(("item", "docket", "dockets")) else i + 1)
+        title, number = _item_title(
+            stream, at(m.end()) if not m.group(0).endswith(("item", "docket", "dockets")) else i + 1
+        )
         if number is None and m.group(0) == "please read":
             title, number = _item_title(stream, at(m.end()))
         found.append(Cue(toks[i].start, i, title, "agenda_item", 3 if number else 2, number))
@@ -188,13 +256,32 @@ def _cues(stream: Stream, end_of_meeting: float) -> list[Cue]:
     return found
 
 
+def _first_of_each(cues: list[Cue]) -> list[Cue]:
+    """An opening said again ("the clergy", "this executive session") is
+    still the same chapter: only its first mention in a while opens one."""
+    seen: dict[str, float] = {}
+    out = []
+    for cue in cues:
+        if cue.rank == 1 or (cue.rank == 2 and cue.number is None):
+            if cue.title in seen and cue.start - seen[cue.title] < REPEAT_WINDOW:
+                continue
+            seen[cue.title] = cue.start
+        out.append(cue)
+    return out
+
+
 def _merge(cues: list[Cue]) -> list[Cue]:
     """Cues close together are one chapter: the earliest start, the most
     specific title ("Personnel orders: Docket 0687 …")."""
     groups: list[list[Cue]] = []
     for cue in cues:
-        if groups and cue.start - groups[-1][0].start <= MERGE_GAP and not (
-            cue.kind == "public_comment" and groups[-1][0].kind != "public_comment"
+        last = groups[-1] if groups else []
+        openings = cue.rank == 1 and all(c.rank == 1 for c in last)
+        if (
+            last
+            and cue.start - last[0].start <= MERGE_GAP
+            and not (cue.kind == "public_comment" and last[0].kind != "public_comment")
+            and not (openings and cue.title not in {c.title for c in last})
         ):
             groups[-1].append(cue)
         else:
@@ -256,7 +343,7 @@ def detect_chapters(
     # Roll calls that are votes are the vote's chapter.
     vote_spans = [(float(v.start or 0.0) - 5.0, float(v.end or v.start or 0.0)) for v in votes]
     cues = [c for c in cues if not (c.title == "Roll call" and _inside(c.start, vote_spans))]
-    merged = _merge(cues)
+    merged = _merge(_first_of_each(cues))
     periods = _comment_periods(stream, merged)
     # Items the public mention while they speak open nothing.
     merged = [c for c in merged if c.kind == "public_comment" or not _inside(c.start, periods)]
@@ -278,8 +365,10 @@ def detect_chapters(
     chapters += [Chapter(c.start, None, c.title, c.kind) for c in merged]
     chapters += [Chapter(float(v.start or 0.0), v.end, _vote_title(v), "vote") for v in votes]
     placed = sorted((c for c in chapters if c.start is not None), key=lambda c: c.start or 0.0)
-    if not placed or (placed[0].start or 0.0) - first > MERGE_GAP:
-        placed.insert(0, Chapter(first, None, "Opening", "other"))
+    if placed and placed[0].title == "Call to order" and (placed[0].start or 0.0) - first <= 2 * MERGE_GAP:
+        placed[0].start = first
+    elif not placed or (placed[0].start or 0.0) - first > MERGE_GAP:
+        placed.insert(0, Chapter(first, None, "Call to order", "other"))
     comment_end = dict(periods)
     for n, chapter in enumerate(placed):
         following = placed[n + 1].start if n + 1 < len(placed) else last
@@ -321,7 +410,11 @@ def _heard(stream: Stream, item: AgendaItem, cursor: int) -> int | None:
     toks = stream.tokens
     for i in range(cursor, len(toks)):
         window = {t.norm for t in toks[i : i + 40]}
-        if any(toks[i].norm == n for n in numbers) and i > 0 and toks[i - 1].norm in ("item", "number", "file"):
+        if (
+            any(toks[i].norm == n for n in numbers)
+            and i > 0
+            and toks[i - 1].norm in ("item", "number", "file")
+        ):
             return i
         if words and toks[i].norm in words and sum(w in window for w in words) >= max(2, 0.6 * len(words)):
             return i
