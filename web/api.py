@@ -11,6 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
 from catalog import Hit, OnRecordError
+from catalog.chapters import ChapterBook
 from catalog.formats import FORMATS, csv_cell, render
 from search import SearchQuery
 from search.query import MAX_QUERY_CHARS
@@ -127,7 +128,7 @@ def transcript_export(meeting_id: int, fmt: str) -> Response:
         "json": "application/json",
     }
     return Response(
-        render(meeting, segments, fmt),
+        render(meeting, segments, fmt, ChapterBook(services().reader().conn).chapters(meeting_id)),
         mimetype=mimetypes[fmt],
         headers={"Content-Disposition": f'attachment; filename="meeting-{meeting_id}.{fmt}"'},
     )
