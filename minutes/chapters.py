@@ -344,6 +344,17 @@ def detect_chapters(
     vote_spans = [(float(v.start or 0.0) - 5.0, float(v.end or v.start or 0.0)) for v in votes]
     cues = [c for c in cues if not (c.title == "Roll call" and _inside(c.start, vote_spans))]
     merged = _merge(_first_of_each(cues))
+    # A second call for comment before anything else happens is the same period.
+    merged = [
+        c
+        for n, c in enumerate(merged)
+        if not (
+            n
+            and c.kind == "public_comment"
+            and merged[n - 1].kind == "public_comment"
+            and c.title == merged[n - 1].title
+        )
+    ]
     periods = _comment_periods(stream, merged)
     # Items the public mention while they speak open nothing.
     merged = [c for c in merged if c.kind == "public_comment" or not _inside(c.start, periods)]
