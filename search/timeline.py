@@ -127,10 +127,12 @@ def count(
     query: SearchQuery,
     dense: list[tuple[int, float]],
     meeting_of: dict[int, int],
+    per: str | None = None,
 ) -> Timeline:
     """The timeline of ``query``: keyword matches counted exactly, plus the
     meaning retriever's candidates (``dense``: chunk id and similarity,
-    ``meeting_of``: their meetings) close enough in meaning."""
+    ``meeting_of``: their meetings) close enough in meaning. ``per`` is
+    "month" or "meeting"; unset, a short span is told per meeting."""
     found = keyword_matches(conn, ranges, query)
     for chunk_id, score in dense:
         if score >= CLOSE_IN_MEANING and chunk_id in meeting_of:
@@ -149,7 +151,8 @@ def count(
     dated = [(r[0], r[1], r[2]) for r in rows if r[1]]
     undated = sum(len(found[r[0]]) for r in rows if not r[1])
     months = {d[:7] for _, d, _ in dated}
-    per = "meeting" if 0 < len(months) <= PER_MEETING_MONTHS else "month"
+    if per is None:
+        per = "meeting" if 0 < len(months) <= PER_MEETING_MONTHS else "month"
     sums: dict[tuple[str, str, int | None], int] = {}
     for meeting_id, date, body in dated:
         key = (date, body, meeting_id) if per == "meeting" else (date[:7], body, None)
@@ -163,7 +166,7 @@ def count(
 _ranges: weakref.WeakKeyDictionary[Any, MeetingRanges] = weakref.WeakKeyDictionary()
 
 
-def timeline(index: Any, query: SearchQuery, vector: np.ndarray | None = None) -> Timeline:
+def timeline(index: Any, query: SearchQuery, per: str | None = None) -> Timeline:
     """The timeline of a search through a ``SearchIndex``: the same
     filters, and the same checks, as its ``search``."""
     index.check(query)
@@ -173,9 +176,8 @@ def timeline(index: Any, query: SearchQuery, vector: np.ndarray | None = None) -
     ).fetchone()
     ranges = _ranges.setdefault(store, MeetingRanges())
     ranges.refresh(store.conn, generation[0] if generation else None)
-    if vector is None:
-        vector = index.embedder.embed_batch([query.text])[0]
+    vector = index.embedder.embed_batch([query.text])[0]
     # The meaning retriever alone (its ranking's keyword half is not needed).
     dense = [(cid, score) for cid, score in store._dense(query, vector) if score >= CLOSE_IN_MEANING]
     chunks = store.chunks([cid for cid, _ in dense])
-    return count(store.conn, ranges, query, dense, {cid: c.meeting_id for cid, c in chunks.items()})
+    return count(store.conn, ranges, query, dense, {cid: c.meeting_id for cid, c in chunks.items()}, per)

@@ -13,7 +13,8 @@ from catalog.speakers import SpeakerBook
 from search import SearchQuery
 from search.links import player_link
 from web import Services
-from web.api import meeting_with_segments, query_from_args, run_search, search_args
+from web.api import meeting_with_segments, query_from_args, run_search, run_timeline, search_args
+from web.chart import chart
 from web.feed import atom_feed
 from web.present import citation, highlight
 
@@ -35,12 +36,20 @@ def search_page() -> str:
     hits: list[Any] = []
     error = None
     query = None
+    found = None
     if request.args.get("q", "").strip():
         try:
             query = query_from_args()
             hits = run_search(query)
+            found = run_timeline(query, throttle=False)
         except OnRecordError as exc:
             error = str(exc)
+    args = search_args()
+
+    def narrow(since: str, until: str, body: str) -> str:
+        kept = {k: v for k, v in args.items() if k not in ("page", "since", "until", "body")}
+        return url_for("web.search_page", **kept, since=since, until=until, body=body)
+
     bodies = s.reader().catalog.bodies()
     page = (query.offset // query.limit + 1) if query else 1
     from web.votes import votes_near_hits
@@ -53,9 +62,12 @@ def search_page() -> str:
         args=request.args,
         # Links that carry the search on carry only its own arguments: any
         # other (endpoint=x, _method=POST) would be read by url_for itself.
-        search_args=search_args(),
+        search_args=args,
         bodies=bodies,
         page=page,
+        timeline=found,
+        chart=chart(found, narrow) if found else None,
+        limit=query.limit if query else 10,
         more=bool(query and len(hits) == query.limit),
         play=lambda h: player_link(h.meeting_id, h.start, "").replace(
             "#", f"?hit={h.start:.1f}-{h.end:.1f}#"
