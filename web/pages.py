@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, render_template, request, send_file, url_for
 
 from catalog import OnRecordError
+from catalog.chapters import ChapterBook
 from catalog.formats import clock
 from catalog.speakers import SpeakerBook
 from search import SearchQuery
@@ -16,7 +17,7 @@ from web import Services
 from web.api import meeting_with_segments, query_from_args, run_search, run_timeline, search_args
 from web.chart import chart
 from web.feed import atom_feed
-from web.present import citation, highlight
+from web.present import citation, highlight, table_of_contents
 
 pages = Blueprint("web", __name__)
 
@@ -126,8 +127,10 @@ def meeting_page(meeting_id: int) -> str:
     from web.votes import meeting_votes
 
     votes_at, unplaced_votes = meeting_votes(meeting_id, [seg.start for seg in segments])
+    every_vote = [v for placed in votes_at.values() for v in placed] + unplaced_votes
     return render_template(
         "meeting.html",
+        chapters=table_of_contents(ChapterBook(s.reader().conn).chapters(meeting_id), segments, every_vote),
         votes_at=votes_at,
         unplaced_votes=unplaced_votes,
         meeting=meeting,

@@ -60,7 +60,7 @@ def for_page(vote: dict[str, Any], event: Any) -> dict[str, Any]:
     """The API's vote with the notes and member links a page shows."""
     people = [m.person_id for m in event.members]
     members = [dict(m, person_id=pid) for m, pid in zip(vote["members"], people, strict=True)]
-    return dict(vote, members=members, notes=event.disagreements)
+    return dict(vote, members=members, notes=event.disagreements, agenda_item_id=event.agenda_item_id)
 
 
 @votes.get("/api/votes")
