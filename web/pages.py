@@ -85,7 +85,21 @@ def meetings_page() -> str:
     catalog = s.reader().catalog
     found = catalog.meetings(body=body)
     bodies = catalog.bodies()
-    return render_template("meetings.html", meetings=found, bodies=bodies, body=body)
+    working = [
+        {"meeting": m, "done": catalog.transcribed_seconds(m.audio_hash) if m.audio_hash else 0.0}
+        for m in found
+        if m.status in ("queued", "transcribing", "indexing")
+    ]
+    failed = [m for m in found if m.status == "failed"]
+    return render_template(
+        "meetings.html",
+        meetings=found,
+        bodies=bodies,
+        body=body,
+        working=working,
+        failed=failed,
+        last_run=catalog.last_run(),
+    )
 
 
 def _span(raw: str | None) -> tuple[float, float] | None:
