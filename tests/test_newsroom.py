@@ -64,7 +64,9 @@ def test_the_timeline_counts_matching_passages_per_month_and_body(client: FlaskC
     holding = sum(1 for t in texts if re.search(r"\blao\b", t) and re.search(r"\bfamil", t))
     assert holding >= 3 and data["total"] >= holding
     per_meeting = client.get("/api/search/timeline?q=lao+family&per=meeting").get_json()
-    assert per_meeting["buckets"][0]["period"] == "2022-08-09" and per_meeting["buckets"][0]["meeting_id"] == 1
+    assert (
+        per_meeting["buckets"][0]["period"] == "2022-08-09" and per_meeting["buckets"][0]["meeting_id"] == 1
+    )
     assert client.get("/api/search/timeline?q=lao+family&until=2022-01-01").get_json()["total"] == 0
     for bad in ("per=week", "body=Nowhere", "since=soon"):
         response = client.get(f"/api/search/timeline?q=lao&{bad}")
@@ -91,7 +93,9 @@ def test_the_search_page_draws_the_timeline_and_its_bars_narrow_the_search(clien
 
 def test_a_meeting_opens_with_its_chapters(client: FlaskClient) -> None:
     html = client.get("/meetings/1").get_data(as_text=True)
-    toc = html[html.index('<nav class="chapters"') : html.index("</nav>", html.index('<nav class="chapters"'))]
+    toc = html[
+        html.index('<nav class="chapters"') : html.index("</nav>", html.index('<nav class="chapters"'))
+    ]
     titles = re.findall(r'<a class="title" href="#chapter-(\d+)">([^<]+)</a>', toc)
     assert [n for n, _ in titles] == [str(i) for i in range(1, len(titles) + 1)]
     names = " | ".join(t for _, t in titles)
@@ -118,7 +122,7 @@ def test_a_persons_page_has_their_seat_passages_and_votes(client: FlaskClient) -
     # The roll call's "Kalb" and the speaker named "Dan Kalb" are one person.
     assert "<h1>Dan Kalb</h1>" in page and "Member, Oakland City Council" in page
     assert "second the motion" in page and "of talk" in page
-    assert f"<strong class=\"member-{kalb['vote']}\">{kalb['vote']}</strong>" in page
+    assert f'<strong class="member-{kalb["vote"]}">{kalb["vote"]}</strong>' in page
     found = client.get(person, query_string={"q": "bill russell"}).get_data(as_text=True)
     assert "passage" in found and "<mark>russell</mark>" in found.lower()
     assert client.get(person, query_string={"q": "lao family"}).status_code == 200
