@@ -15,6 +15,7 @@ BENCHMARKS = [
     "scale",
     "votes",
     "chapters",
+    "timeline",
     "faults",
 ]
 
