@@ -416,17 +416,28 @@ def _agenda_chapters(stream: Stream, agenda: list[AgendaItem]) -> list[Chapter]:
 
 
 def _heard(stream: Stream, item: AgendaItem, cursor: int) -> int | None:
-    words = [w for w in re.findall(r"[a-z0-9]+", fold(item.title)) if len(w) > 3][:8]
-    numbers = [re.sub(r"\D", "", n) for n in (item.matter_file, item.number) if n and re.sub(r"\D", "", n)]
+    """Where an agenda item is taken up, from ``cursor`` on: its number read
+    after "item", "number" or "file" ("item 2", not "item 2.2"), else the
+    first place most of its title's words are heard together."""
     toks = stream.tokens
+    for ident in filter(None, [item.number, item.matter_file]):
+        wanted = re.findall(r"[0-9]+", ident)
+        if not wanted:
+            continue
+        for i in range(max(cursor, 1), len(toks) - len(wanted)):
+            after = toks[i + len(wanted)].norm if i + len(wanted) < len(toks) else ""
+            if (
+                toks[i - 1].norm in ("item", "number", "file")
+                and [t.norm for t in toks[i : i + len(wanted)]] == wanted
+                and not after.isdigit()
+            ):
+                return i - 1
+    words = [w for w in re.findall(r"[a-z0-9]+", fold(item.title)) if len(w) > 3][:8]
+    if not words:
+        return None
     for i in range(cursor, len(toks)):
-        window = {t.norm for t in toks[i : i + 40]}
-        if (
-            any(toks[i].norm == n for n in numbers)
-            and i > 0
-            and toks[i - 1].norm in ("item", "number", "file")
-        ):
-            return i
-        if words and toks[i].norm in words and sum(w in window for w in words) >= max(2, 0.6 * len(words)):
-            return i
+        if toks[i].norm in words:
+            window = {t.norm for t in toks[i : i + 40]}
+            if sum(w in window for w in words) >= max(2, 0.6 * len(words)):
+                return i
     return None
