@@ -133,28 +133,35 @@ def test_every_page_type_for_everyone(site: str, browser: object) -> None:  # no
     chapters = page.locator("li.chapter[data-start]")
     assert chapters.count() >= 3
     starts = [float(chapters.nth(i).get_attribute("data-start")) for i in range(chapters.count())]
-    page.evaluate("document.activeElement.blur()")
-    page.keyboard.press("]")  # the next chapter after where the player stands
-    expected = next(s for s in starts if s > start + 1)
-    page.wait_for_function(
-        "t => Math.abs(document.getElementById('player').currentTime - t) < 1", arg=expected, timeout=20_000
-    )
-    assert page.evaluate("location.hash").startswith("#chapter-")
+
+    def playing_at(seconds: float) -> None:
+        page.wait_for_function(
+            "t => { const p = document.getElementById('player');"
+            " return p.readyState >= 1 && Math.abs(p.currentTime - t) < 1 }",
+            arg=seconds,
+            timeout=20_000,
+        )
+
+    # A chapter's own address plays from it; ] and [ step through the rest.
+    page.goto(f"{site}/meetings/1#chapter-2")
+    playing_at(starts[1])
+    page.keyboard.press("]")
+    playing_at(starts[2])
+    assert page.evaluate("location.hash") == "#chapter-3"
     assert page.evaluate("document.activeElement.closest('li.chapter') !== null")
     page.keyboard.press("[")
-    page.wait_for_function(
-        "t => Math.abs(document.getElementById('player').currentTime - t) < 1",
-        arg=max(s for s in starts if s < expected - 1),
-        timeout=20_000,
-    )
-    # A chapter's own address plays from it.
-    page.goto(f"{site}/meetings/1#chapter-2")
-    page.wait_for_function(
-        "t => { const p = document.getElementById('player');"
-        " return p.readyState >= 1 && Math.abs(p.currentTime - t) < 1 }",
-        arg=starts[1],
-        timeout=20_000,
-    )
+    page.keyboard.press("[")
+    playing_at(starts[0])
+    # Tab to a chapter's button and Enter plays from it.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.closest('li.chapter') !== null")
+    for _ in range(4):
+        if page.evaluate("document.activeElement.matches('li.chapter .time')"):
+            break
+        page.keyboard.press("Tab")
+    target = float(page.evaluate("document.activeElement.dataset.start"))
+    page.keyboard.press("Enter")
+    playing_at(target)
 
     # -- a phone: nothing overflows, and photographs ------------------------
     page.set_viewport_size({"width": 390, "height": 844})
