@@ -14,6 +14,8 @@ BENCHMARKS = [
     "load",
     "scale",
     "votes",
+    "chapters",
+    "timeline",
     "faults",
 ]
 
