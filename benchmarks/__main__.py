@@ -14,6 +14,8 @@ BENCHMARKS = [
     "load",
     "scale",
     "votes",
+    "chapters",
+    "timeline",
     "faults",
     "pg_retrieval",
     "pg_scale",

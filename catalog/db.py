@@ -336,6 +336,31 @@ class Catalog:
         )
         return self.conn.execute("SELECT finished_at FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
 
+    def last_run(self) -> dict[str, Any] | None:
+        """The latest nightly run, with its JSON report read back."""
+        row = self.conn.execute(
+            "SELECT id, started_at, finished_at, exit_code, report FROM runs ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        try:
+            report = json.loads(row["report"]) if row["report"] else {}
+        except ValueError:
+            report = {}
+        return {**dict(row), "report": report if isinstance(report, dict) else {}}
+
+    def transcribed_seconds(self, audio_hash: str) -> float:
+        """How far an unfinished transcription of this audio has come: the
+        end of the last segment its cache has saved."""
+        row = self.conn.execute(
+            "SELECT ts.data FROM transcripts t JOIN transcript_segments ts ON ts.transcript_key = t.key"
+            " WHERE t.audio_hash = ? AND t.complete = 0 ORDER BY ts.seq DESC LIMIT 1",
+            (audio_hash,),
+        ).fetchone()
+        if row is None:
+            return 0.0
+        return float(json.loads(row[0]).get("end") or 0.0)
+
     def runs(self, limit: int = 20) -> list[dict[str, object]]:
         rows = self.conn.execute(
             "SELECT id, started_at, finished_at, exit_code FROM runs ORDER BY id DESC LIMIT ?", (limit,)

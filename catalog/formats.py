@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from catalog.types import Meeting, Segment
+from catalog.types import Chapter, Meeting, Segment
 
 FORMATS = ("txt", "vtt", "srt", "json")
 # A spreadsheet runs a cell starting with one of these as a formula.
@@ -37,10 +37,15 @@ def _cue_text(seg: Segment) -> str:
     return f"{seg.speaker}: {seg.text}" if seg.speaker else seg.text
 
 
-def render(meeting: Meeting, segments: list[Segment], fmt: str) -> str:
+def render(meeting: Meeting, segments: list[Segment], fmt: str, chapters: list[Chapter] | None = None) -> str:
     if fmt == "json":
         return json.dumps(
-            {"meeting": meeting.summary(), "segments": [s.to_dict() for s in segments]}, indent=2
+            {
+                "meeting": meeting.summary(),
+                "chapters": [c.export() for c in chapters or []],
+                "segments": [s.to_dict() for s in segments],
+            },
+            indent=2,
         )
     if fmt == "vtt":
         cues = [f"{clock(s.start)} --> {clock(s.end)}\n{_cue_text(s)}" for s in segments]

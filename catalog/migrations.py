@@ -259,6 +259,36 @@ CATALOG_MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        10,
+        """
+        -- A meeting's table of contents, in order: agenda items, public
+        -- comment, votes and the rest, read from the transcript or taken from
+        -- Legistar's agenda. Rewritten whole by each detection.
+        CREATE TABLE chapters (
+            id INTEGER PRIMARY KEY,
+            meeting_id INTEGER NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            start_time REAL,
+            end_time REAL,
+            title TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('agenda_item', 'public_comment', 'vote', 'other')),
+            agenda_item_id INTEGER REFERENCES agenda_items(id) ON DELETE SET NULL,
+            UNIQUE (meeting_id, seq)
+        );
+        -- Which detector last read each meeting, so reindex reads again only
+        -- what an older one read.
+        CREATE TABLE chapter_detections (
+            meeting_id INTEGER PRIMARY KEY REFERENCES meetings(id) ON DELETE CASCADE,
+            detector TEXT NOT NULL,
+            detected_at TEXT NOT NULL DEFAULT (datetime('now'))
+        );
+        -- The person a named speaker is: names given in one meeting, roll-call
+        -- names and Legistar's persons meet here, one person per body.
+        ALTER TABLE speakers ADD COLUMN person_id INTEGER REFERENCES persons(id) ON DELETE SET NULL;
+        CREATE INDEX speakers_person ON speakers(person_id);
+        """,
+    ),
 ]
 
 

@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Iterable
 
 from catalog.db import MEETING_COLUMNS, _meeting
-from catalog.types import Meeting, Person
+from catalog.types import Meeting, Membership, Person
 
 
 def normal_alias(text: str) -> str:
@@ -113,19 +113,74 @@ class PersonBook:
         rows = self.conn.execute("SELECT id, name, legistar_key FROM persons ORDER BY name").fetchall()
         return [self._person(r) for r in rows]
 
+    def memberships(self, person_id: int) -> list[Membership]:
+        rows = self.conn.execute(
+            "SELECT ms.id, ms.person_id, b.name, ms.title, ms.start_date, ms.end_date FROM memberships ms"
+            " JOIN bodies b ON b.id = ms.body_id WHERE ms.person_id = ? ORDER BY ms.start_date, b.name",
+            (person_id,),
+        )
+        return [Membership(r[1], r[2], r[3], r[4], r[5], r[0]) for r in rows]
+
+    def link_speaker(self, meeting_id: int, label: str, name: str) -> int:
+        """The person a meeting's speaker was named as, one per body: the
+        body's person of that name or alias, else the only one whose last
+        name it ends with (a roll call heard "Kalb"; the speaker is named
+        "Dan Kalb", which becomes the person's name), else a new person
+        seated on the body. Call inside the naming's transaction."""
+        row = self.conn.execute(
+            "SELECT b.name, m.meeting_date FROM meetings m JOIN bodies b ON b.id = m.body_id WHERE m.id = ?",
+            (meeting_id,),
+        ).fetchone()
+        body, date = row[0], row[1]
+        found = self.find_persons(name, body)
+        if not found and len(name.split()) > 1:
+            last = [p for p in self.find_persons(name.split()[-1], body) if len(p.name.split()) == 1]
+            if len(last) == 1 and last[0].legistar_id is None and last[0].id is not None:
+                self.conn.execute("UPDATE persons SET name = ? WHERE id = ?", (name, last[0].id))
+                found = last
+        person_id = found[0].id if len(found) == 1 else None
+        if person_id is None:
+            person_id = self.add_person(name)
+        self.add_aliases(person_id, [name])
+        self.seat(person_id, body, date)
+        self.conn.execute(
+            "UPDATE speakers SET person_id = ? WHERE meeting_id = ? AND label = ?",
+            (person_id, meeting_id, label),
+        )
+        return person_id
+
     def find_legistar(self, key: str) -> int | None:
         row = self.conn.execute("SELECT id FROM persons WHERE legistar_key = ?", (key,)).fetchone()
         return int(row[0]) if row else None
 
 
-def passages(conn: sqlite3.Connection, name: str, limit: int = 30) -> list[tuple[Meeting, float, str]]:
-    """What a person said: segments whose speaker was named as them, newest
-    meetings first (read-only; speakers and segments belong to the catalog)."""
+# A speaker is this person when linked to them, or (named before links
+# existed) when named with their name.
+_SPEAKS_AS = "(sp.person_id = ? OR (sp.person_id IS NULL AND lower(sp.name) = lower(?)))"
+
+
+def passages(conn: sqlite3.Connection, person: Person, limit: int = 30) -> list[tuple[Meeting, float, str]]:
+    """What a person said: segments of the speakers who are them, newest
+    meetings first, longest passages first within a meeting (read-only;
+    speakers and segments belong to the catalog)."""
     rows = conn.execute(
         f"SELECT {MEETING_COLUMNS}, s.start_time, s.text FROM segments s"
         " JOIN speakers sp ON sp.id = s.speaker_id JOIN meetings m ON m.id = s.meeting_id"
-        " JOIN bodies b ON b.id = m.body_id WHERE lower(sp.name) = lower(?)"
-        " ORDER BY m.meeting_date DESC, m.id DESC, s.seq LIMIT ?",
-        (name, limit),
+        f" JOIN bodies b ON b.id = m.body_id WHERE {_SPEAKS_AS}"
+        " ORDER BY m.meeting_date DESC, m.id DESC, length(s.text) DESC LIMIT ?",
+        (person.id, person.name, limit),
     ).fetchall()
     return [(_meeting(r), float(r["start_time"]), r["text"]) for r in rows]
+
+
+def spoken_in(conn: sqlite3.Connection, person: Person) -> list[tuple[Meeting, str, float]]:
+    """The meetings a person spoke in, newest first: each with the name
+    their passages carry there and their talk time in seconds."""
+    rows = conn.execute(
+        f"SELECT {MEETING_COLUMNS}, sp.name AS spoken, sum(s.end_time - s.start_time) AS talk"
+        " FROM speakers sp JOIN segments s ON s.speaker_id = sp.id JOIN meetings m ON m.id = sp.meeting_id"
+        f" JOIN bodies b ON b.id = m.body_id WHERE {_SPEAKS_AS}"
+        " GROUP BY sp.id ORDER BY m.meeting_date DESC, m.id DESC",
+        (person.id, person.name),
+    ).fetchall()
+    return [(_meeting(r), r["spoken"], float(r["talk"] or 0.0)) for r in rows]

@@ -144,6 +144,10 @@ class SpeakerBook:
                     " seconds = excluded.seconds, updated_at = datetime('now')",
                     (body_id, name, vector.astype(np.float32).tobytes(), seconds),
                 )
+            # The name is a person of the body's (catalog/persons.py).
+            from catalog.persons import PersonBook
+
+            PersonBook(self.conn).link_speaker(meeting_id, label, name)
             if relabel is not None:
                 relabel(meeting_id, before[label], name)
         return before[label]

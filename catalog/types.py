@@ -260,3 +260,25 @@ class VoteEvent(Record):
 
     def counts(self) -> dict[str, int | None]:
         return {"yes": self.yes, "no": self.no, "abstain": self.abstain, "absent": self.absent}
+
+
+# -- chapters -----------------------------------------------------------------
+CHAPTER_KINDS = ("agenda_item", "public_comment", "vote", "other")
+
+
+@dataclass
+class Chapter(Record):
+    """A stretch of a meeting a table of contents names: an agenda item, a
+    public-comment period, a vote, or the rest (roll call, adjournment).
+    ``start`` is None for an agenda item nobody has found in the recording
+    (a Legistar agenda without a second)."""
+
+    start: float | None
+    end: float | None
+    title: str
+    kind: str = "other"
+    agenda_item_id: int | None = None
+
+    def export(self) -> dict[str, Any]:
+        """The shape the transcript's JSON export carries."""
+        return {"start": self.start, "end": self.end, "title": self.title, "kind": self.kind}

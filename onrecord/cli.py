@@ -208,6 +208,9 @@ def reindex(settings: Settings, rebuild: bool, embed_model: str | None) -> None:
         from onrecord.votes import redetect_stale
 
         redetect_stale(pipeline.catalog)
+        from onrecord.chapters import redetect_stale_chapters
+
+        redetect_stale_chapters(pipeline.catalog)
     click.echo(
         f"Re-indexed {count} meeting(s) with {model}." if count else f"The index is up to date ({model})."
     )
@@ -258,7 +261,10 @@ def transcript(settings: Settings, meeting_id: int, fmt: str) -> None:
         if meeting is None:
             raise OnRecordError(f"No meeting {meeting_id}; list them with: onrecord meetings")
         segments = pipeline.catalog.segments(meeting_id)
-    click.echo(render(meeting, segments, fmt), nl=False)
+        from catalog.chapters import ChapterBook
+
+        chapters = ChapterBook(pipeline.catalog.conn).chapters(meeting_id)
+    click.echo(render(meeting, segments, fmt, chapters), nl=False)
 
 
 @cli.command()

@@ -280,6 +280,9 @@ class Pipeline:
                 from onrecord.votes import detect_meeting_votes
 
                 detect_meeting_votes(self.catalog, meeting, segments)
+                from onrecord.chapters import detect_meeting_chapters
+
+                detect_meeting_chapters(self.catalog, meeting, segments)
             self.catalog.set_status(meeting.id, "indexed")
         except Exception as exc:
             # Whatever broke (our own error, the database, the engine, memory),

@@ -198,9 +198,15 @@ def import_legistar(
             if added:
                 catalog.delete_meeting(meeting_id)
         raise
+    from onrecord.chapters import detect_meeting_chapters
+
     for meeting_id in touched:
         reconcile(catalog, meeting_id)
         report.linked += sum(1 for e in book.raw_events(meeting_id, "legistar") if e.twin_id)
+        # The agenda's items are the meeting's chapters now.
+        found = catalog.meeting(meeting_id)
+        if found is not None:
+            detect_meeting_chapters(catalog, found)
     return report
 
 

@@ -196,3 +196,15 @@ def query_terms(text: str) -> tuple[list[str], list[list[str]]]:
     if not words and not phrases:
         words = [t.lower() for item, kind in _parts(text) if kind != "op" for t in TOKEN.findall(item)]
     return list(dict.fromkeys(words)), phrases
+
+
+def all_words_expression(text: str) -> str | None:
+    """The FTS5 expression a passage must match to count as mentioning the
+    query (the timeline's keyword matches): every content word of a
+    natural-language query, or the query's own operators, phrases and
+    prefixes as typed."""
+    parts = _parts(text)
+    if any(kind == "op" for _, kind in parts) or is_strict(text):
+        return fts_expression(text)
+    kept = [item for item, kind in parts if not (kind == "word" and _is_noise(item))] or [i for i, _ in parts]
+    return " AND ".join(kept) if kept else None

@@ -11,6 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
 from catalog import Hit, OnRecordError
+from catalog.chapters import ChapterBook
 from catalog.formats import FORMATS, csv_cell, render
 from search import SearchQuery
 from search.query import MAX_QUERY_CHARS
@@ -103,6 +104,25 @@ def api_search() -> Response:
     return jsonify({"query": q.text, "results": [h.to_dict() for h in hits]})
 
 
+def run_timeline(q: SearchQuery, per: str | None = None, throttle: bool = True) -> Any:
+    """How many passages match, per month (or meeting) and body."""
+    from search.timeline import timeline
+
+    s = services()
+    if throttle:
+        s.throttle()
+    return timeline(s.reader().index, q, per)
+
+
+@api.get("/api/search/timeline")
+def api_timeline() -> Response:
+    q = query_from_args()
+    per = request.args.get("per", "month")
+    if per not in ("month", "meeting"):
+        raise OnRecordError("per must be month or meeting, e.g. per=month")
+    return jsonify(run_timeline(q, per).to_dict())
+
+
 @api.get("/api/meetings")
 def api_meetings() -> Response:
     found = services().reader().catalog.meetings(body=request.args.get("body") or None)
@@ -127,7 +147,7 @@ def transcript_export(meeting_id: int, fmt: str) -> Response:
         "json": "application/json",
     }
     return Response(
-        render(meeting, segments, fmt),
+        render(meeting, segments, fmt, ChapterBook(services().reader().conn).chapters(meeting_id)),
         mimetype=mimetypes[fmt],
         headers={"Content-Disposition": f'attachment; filename="meeting-{meeting_id}.{fmt}"'},
     )

@@ -173,6 +173,33 @@ _SEARCH_DESCRIPTION = (
     f" a page past result 1000, more than {MAX_TERMS} terms or more than {MAX_PREFIX_TERMS} word* prefixes."
 )
 
+# What a search is filtered by; the timeline takes the same.
+_SEARCH_FILTERS = [
+    _query(
+        "q", 'what was said; "quoted phrase", word*, AND/OR/NOT work', _text(MAX_QUERY_CHARS), required=True
+    ),
+    _query("body", "only this body"),
+    _query("since", "only meetings on or after (empty: no limit)", _DATE_OR_EMPTY),
+    _query("until", "only meetings on or before (empty: no limit)", _DATE_OR_EMPTY),
+    _query("speaker", "only passages by this speaker"),
+    _query("meeting", "only this meeting id", _number(0, 999_999_999)),
+]
+_BUCKET = {
+    "type": "object",
+    "required": ["period", "body", "count"],
+    "properties": {
+        "period": {"type": "string", "description": "YYYY-MM, or the meeting's date YYYY-MM-DD per meeting"},
+        "body": {"type": "string"},
+        "count": {"type": "integer", "minimum": 1},
+        "meeting_id": {"type": "integer", "description": "per meeting only"},
+    },
+}
+_TIMELINE_DESCRIPTION = (
+    "A passage matches when it holds every content word of the query (its phrases and operators as"
+    " typed), or when it is among the 200 passages closest in meaning with a similarity of 0.55 or more."
+    " Matches in undated meetings count in the total only. " + _SEARCH_DESCRIPTION
+)
+
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
     "components": {
@@ -195,17 +222,7 @@ OPENAPI: dict[str, Any] = {
                 "summary": "Hybrid semantic and keyword search over passages",
                 "description": _SEARCH_DESCRIPTION,
                 "parameters": [
-                    _query(
-                        "q",
-                        'what was said; "quoted phrase", word*, AND/OR/NOT work',
-                        _text(MAX_QUERY_CHARS),
-                        required=True,
-                    ),
-                    _query("body", "only this body"),
-                    _query("since", "only meetings on or after (empty: no limit)", _DATE_OR_EMPTY),
-                    _query("until", "only meetings on or before (empty: no limit)", _DATE_OR_EMPTY),
-                    _query("speaker", "only passages by this speaker"),
-                    _query("meeting", "only this meeting id", _number(0, 999_999_999)),
+                    *_SEARCH_FILTERS,
                     _query("limit", "results per page", _number(1, 100, 10)),
                     _query("page", "page number", _number(1, 999_999_999, 1)),
                     _query("order", "relevance or date", {"type": "string", "enum": ["relevance", "date"]}),
@@ -223,6 +240,35 @@ OPENAPI: dict[str, Any] = {
                             "text/csv": {"schema": {"type": "string"}},
                         },
                     },
+                    **_400,
+                    **_414,
+                    **_429,
+                },
+            }
+        },
+        "/api/search/timeline": {
+            "get": {
+                "summary": "How many passages match a search, per month (or meeting) and body",
+                "description": _TIMELINE_DESCRIPTION,
+                "parameters": [
+                    *_SEARCH_FILTERS,
+                    _query(
+                        "per",
+                        "month (default) or meeting",
+                        {"type": "string", "enum": ["month", "meeting"], "default": "month"},
+                    ),
+                ],
+                "responses": {
+                    **_ok(
+                        "the counts, oldest period first",
+                        {
+                            "query": {"type": "string"},
+                            "total": {"type": "integer", "minimum": 0},
+                            "per": {"type": "string", "enum": ["month", "meeting"]},
+                            "undated": {"type": "integer", "minimum": 0},
+                            "buckets": {"type": "array", "items": _BUCKET},
+                        },
+                    ),
                     **_400,
                     **_414,
                     **_429,

@@ -8,14 +8,16 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, render_template, request, send_file, url_for
 
 from catalog import OnRecordError
+from catalog.chapters import ChapterBook
 from catalog.formats import clock
 from catalog.speakers import SpeakerBook
 from search import SearchQuery
 from search.links import player_link
 from web import Services
-from web.api import meeting_with_segments, query_from_args, run_search, search_args
+from web.api import meeting_with_segments, query_from_args, run_search, run_timeline, search_args
+from web.chart import chart
 from web.feed import atom_feed
-from web.present import citation, highlight
+from web.present import citation, highlight, table_of_contents
 
 pages = Blueprint("web", __name__)
 
@@ -35,12 +37,20 @@ def search_page() -> str:
     hits: list[Any] = []
     error = None
     query = None
+    found = None
     if request.args.get("q", "").strip():
         try:
             query = query_from_args()
             hits = run_search(query)
+            found = run_timeline(query, throttle=False)
         except OnRecordError as exc:
             error = str(exc)
+    args = search_args()
+
+    def narrow(since: str, until: str, body: str) -> str:
+        kept = {k: v for k, v in args.items() if k not in ("page", "since", "until", "body")}
+        return url_for("web.search_page", **kept, since=since, until=until, body=body)
+
     bodies = s.reader().catalog.bodies()
     page = (query.offset // query.limit + 1) if query else 1
     from web.votes import votes_near_hits
@@ -53,9 +63,12 @@ def search_page() -> str:
         args=request.args,
         # Links that carry the search on carry only its own arguments: any
         # other (endpoint=x, _method=POST) would be read by url_for itself.
-        search_args=search_args(),
+        search_args=args,
         bodies=bodies,
         page=page,
+        timeline=found,
+        chart=chart(found, narrow) if found else None,
+        limit=query.limit if query else 10,
         more=bool(query and len(hits) == query.limit),
         play=lambda h: player_link(h.meeting_id, h.start, "").replace(
             "#", f"?hit={h.start:.1f}-{h.end:.1f}#"
@@ -72,7 +85,21 @@ def meetings_page() -> str:
     catalog = s.reader().catalog
     found = catalog.meetings(body=body)
     bodies = catalog.bodies()
-    return render_template("meetings.html", meetings=found, bodies=bodies, body=body)
+    working = [
+        {"meeting": m, "done": catalog.transcribed_seconds(m.audio_hash) if m.audio_hash else 0.0}
+        for m in found
+        if m.status in ("queued", "transcribing", "indexing")
+    ]
+    failed = [m for m in found if m.status == "failed"]
+    return render_template(
+        "meetings.html",
+        meetings=found,
+        bodies=bodies,
+        body=body,
+        working=working,
+        failed=failed,
+        last_run=catalog.last_run(),
+    )
 
 
 def _span(raw: str | None) -> tuple[float, float] | None:
@@ -114,8 +141,10 @@ def meeting_page(meeting_id: int) -> str:
     from web.votes import meeting_votes
 
     votes_at, unplaced_votes = meeting_votes(meeting_id, [seg.start for seg in segments])
+    every_vote = [v for placed in votes_at.values() for v in placed] + unplaced_votes
     return render_template(
         "meeting.html",
+        chapters=table_of_contents(ChapterBook(s.reader().conn).chapters(meeting_id), segments, every_vote),
         votes_at=votes_at,
         unplaced_votes=unplaced_votes,
         meeting=meeting,

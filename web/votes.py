@@ -60,7 +60,7 @@ def for_page(vote: dict[str, Any], event: Any) -> dict[str, Any]:
     """The API's vote with the notes and member links a page shows."""
     people = [m.person_id for m in event.members]
     members = [dict(m, person_id=pid) for m, pid in zip(vote["members"], people, strict=True)]
-    return dict(vote, members=members, notes=event.disagreements)
+    return dict(vote, members=members, notes=event.disagreements, agenda_item_id=event.agenda_item_id)
 
 
 @votes.get("/api/votes")
@@ -112,12 +112,20 @@ def votes_page() -> str:
 
 @votes.get("/persons/<int:person_id>")
 def person_page(person_id: int) -> str:
+    """Who someone is (their seats), the meetings they spoke in, what they
+    said (searchable: the real search, filtered to their passages) and how
+    they voted, each linked to the second."""
+    from catalog.persons import spoken_in
+    from search import SearchQuery
+    from web.api import run_search
+    from web.present import citation, highlight
+
     conn = services().reader().conn
-    person = PersonBook(conn).person(person_id)
+    book = PersonBook(conn)
+    person = book.person(person_id)
     if person is None:
         abort(404)
     events = VoteBook(conn).listing(VoteFilter(person_ids=(person_id,)))
-    said = passages(conn, person.name)
     rows = []
     for event, meeting in events:
         mine = next((m for m in event.members if m.person_id == person_id), None)
@@ -125,11 +133,32 @@ def person_page(person_id: int) -> str:
     by_meeting: dict[int, list[dict[str, Any]]] = {}
     for row in rows:
         by_meeting.setdefault(row["vote"]["meeting_id"], []).append(row)
+    spoke = spoken_in(conn, person)
+    q = request.args.get("q", "").strip()
+    hits, error = [], None
+    if q:
+        # Their passages carry the name they were given in each meeting.
+        names = sorted({name for _, name, _ in spoke if name}, key=lambda n: n != person.name)
+        try:
+            if not names:
+                raise OnRecordError(
+                    f"No passages are named as {person.name}'s yet, so there is nothing to search"
+                )
+            hits = run_search(SearchQuery(q, speaker=names[0], limit=20))
+        except OnRecordError as exc:
+            error = str(exc)
     return render_template(
         "person.html",
         person=person,
+        seats=book.memberships(person_id),
+        spoke=spoke,
         meetings=list(by_meeting.values())[::-1],
-        passages=[(m, start, text, link(m, start)) for m, start, text in said],
+        passages=[(m, start, text, link(m, start)) for m, start, text in passages(conn, person)],
+        q=q,
+        hits=hits,
+        error=error,
+        highlight=highlight,
+        citation=citation,
     )
 
 

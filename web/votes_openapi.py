@@ -47,6 +47,22 @@ VOTE: dict[str, Any] = {
         "url": {"type": "string", "description": "deep link to the second the question was put"},
     },
 }
+# The Open Civic Data vote event, as ?format=ocd gives it.
+OCD_VOTE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "required": ["identifier", "motion_text", "result", "organization", "counts", "votes"],
+    "properties": {
+        "identifier": {"type": "string"},
+        "motion_text": {"type": "string"},
+        "motion_classification": {"type": "array", "items": {"type": "string"}},
+        "start_date": {"type": ["string", "null"]},
+        "result": {"type": "string"},
+        "organization": {"type": "string"},
+        "counts": {"type": "array", "items": {"type": "object"}},
+        "votes": {"type": "array", "items": {"type": "object"}},
+        "sources": {"type": "array", "items": {"type": "object"}},
+    },
+}
 VOTES_PATHS: dict[str, Any] = {
     "/api/votes": {
         "get": {
@@ -71,12 +87,18 @@ VOTES_PATHS: dict[str, Any] = {
             ],
             "responses": {
                 "200": {
-                    "description": "votes",
+                    "description": "votes; with format=ocd, a list of Open Civic Data vote events",
                     "content": {
                         "application/json": {
                             "schema": {
-                                "type": "object",
-                                "properties": {"votes": {"type": "array", "items": VOTE}},
+                                "anyOf": [
+                                    {
+                                        "type": "object",
+                                        "required": ["votes"],
+                                        "properties": {"votes": {"type": "array", "items": VOTE}},
+                                    },
+                                    {"type": "array", "items": OCD_VOTE_EVENT},
+                                ]
                             }
                         },
                         "text/csv": {"schema": {"type": "string"}},
