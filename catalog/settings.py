@@ -57,6 +57,11 @@ class Settings:
     # are refused (a saved search must not reach the cloud metadata service or
     # the office router); 1 allows them, e.g. for a newsroom's own chat server.
     allow_private_webhooks: int = 0
+    # PostgreSQL for everything (catalog, index, alerts, the job queue),
+    # e.g. "postgresql://onrecord@db.example/onrecord"; empty means SQLite
+    # in the data directory. Audio stays in data_dir, which workers and the
+    # app must then share.
+    database_url: str = ""
 
     @property
     def db_path(self) -> Path:

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from catalog import Catalog, Meeting, OnRecordError, Settings, SourceError, parse_date
+from catalog import Meeting, OnRecordError, Settings, SourceError, parse_date
+from catalog.db import open_catalog
 from catalog.errors import reason
 from onrecord.progress import Progress
 
@@ -82,7 +83,7 @@ class Pipeline:
     ) -> None:
         self.settings = settings
         self.progress = progress or Progress(enabled=False)
-        self.catalog = Catalog(settings.db_path)
+        self.catalog = open_catalog(settings)
         self.ytdlp_options = ytdlp_options or {}
         self.profile = Profile.from_settings(settings)
         self._transcribers: dict[Profile, Any] = {}
@@ -101,6 +102,8 @@ class Pipeline:
             self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - started
 
     def close(self) -> None:
+        if self._index is not None:
+            self._index.close()
         self.catalog.close()
 
     @property
@@ -125,9 +128,9 @@ class Pipeline:
     @property
     def index(self) -> Any:
         if self._index is None:
-            from search import SearchIndex
+            from search.backends import open_index
 
-            self._index = SearchIndex(self.catalog, self.settings.embed_model, self.settings.base_url)
+            self._index = open_index(self.settings, self.catalog)
         return self._index
 
     # -- ingest -----------------------------------------------------------

@@ -6,6 +6,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -18,7 +19,7 @@ from search.fusion import fuse
 from search.links import deep_link
 from search.query import SearchQuery, is_strict
 from search.quotes import Quote, chunk_sentences, pick_quote
-from search.store import SQLiteStore
+from search.store import SQLiteStore, Store
 
 # Bump when chunking changes, so ``onrecord reindex`` redoes every meeting.
 CHUNKER_VERSION = "chunks-2"
@@ -41,19 +42,27 @@ class SearchIndex:
         base_url: str,
         embedder: Embedder | None = None,
         vectors_dir: Path | None = None,
+        store: Store | None = None,
     ) -> None:
         self.catalog = catalog
         self.embed_model = embed_model
         self.base_url = base_url
         self._embedder = embedder
         self.model_id = embed_model_id(embed_model)
-        self.store = SQLiteStore(
+        # Handed in by search.backends.open_index (PostgreSQL), else SQLite's.
+        self.store: Any = store or SQLiteStore(
             catalog.conn, self.model_id, vectors_dir or catalog.db_path.parent / "vectors"
         )
         # Sentence vectors for quoting hits found by meaning. The same
         # passages come back for many queries; embedding their sentences
         # again cost most of a search on a small archive.
         self._sentence_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def close(self) -> None:
+        """Close the store's own connection, where it has one (PostgreSQL's)."""
+        close = getattr(self.store, "close", None)
+        if close is not None:
+            close()
 
     @property
     def embedder(self) -> Embedder:
@@ -67,11 +76,24 @@ class SearchIndex:
         return f"{CHUNKER_VERSION}+{self.model_id}"
 
     def index_meeting(
-        self, meeting_id: int, segments: list[Segment], progress: Callable[[int, int], None] | None = None
+        self,
+        meeting_id: int,
+        segments: list[Segment],
+        progress: Callable[[int, int], None] | None = None,
+        fence: Callable[[Any], None] | None = None,
     ) -> int:
+        """``fence`` (a worker's claim, PostgreSQL only) runs inside the
+        publishing transaction and refuses it when the claim was lost."""
         chunks = chunk_segments(meeting_id, segments)
         vectors = self.embedder.embed([c.text for c in chunks], progress=progress)
-        self.store.index_meeting(meeting_id, chunks, vectors, self.version)
+        if getattr(self.store, "keeps_facets", False):
+            meeting = self.catalog.meeting(meeting_id)
+            assert meeting is not None
+            self.store.index_meeting(
+                meeting_id, chunks, vectors, self.version, body=meeting.body, date=meeting.date, fence=fence
+            )
+        else:
+            self.store.index_meeting(meeting_id, chunks, vectors, self.version)
         return len(chunks)
 
     def stale_meetings(self) -> list[int]:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from catalog.errors import QueryError
-from catalog.pg import PgConnection, apply_migrations, require_extension, translate_outages
+from catalog.pg import PgConnection, apply_migrations, check_schema, require_extension, translate_outages
 from catalog.types import Chunk
 from search import pg_words as words
 from search.fusion import Ranked
@@ -143,13 +143,24 @@ class PgStore(Store):
     """Chunks and vectors in PostgreSQL, through one connection of its own
     (reopened after a server restart) to the database at ``url``."""
 
-    def __init__(self, url: str, model_id: str, dim: int = 384, migrate: bool = True) -> None:
+    # The meeting's body and date ride on each chunk (SearchIndex hands them in).
+    keeps_facets = True
+
+    def __init__(
+        self, url: str, model_id: str, dim: int | Callable[[], int] = 384, migrate: bool = True
+    ) -> None:
+        """``dim`` may be a function (loading the embedding model), called
+        only when the model has no vectors here yet. Without ``migrate``
+        an old schema is refused with a word about ``onrecord db upgrade``."""
         self.db = PgConnection(url)
         self.model_id = model_id
-        self.dim = dim
         if migrate:
             require_extension(self.db.conn, "vector", "0.8.0")
             apply_migrations(self.db.conn, "search_pg", PG_MIGRATIONS)
+        else:
+            check_schema(self.db.conn, "search_pg", PG_MIGRATIONS)
+        known = self.db.conn.execute("SELECT dim FROM vector_models WHERE model = %s", (model_id,)).fetchone()
+        self.dim = int(known[0]) if known else dim() if callable(dim) else dim
         self.db.setup = self._adapt
         self._adapt(self.db.conn)
         self.model = self._register_model()
