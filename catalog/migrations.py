@@ -7,7 +7,6 @@ that opening a database is always safe and cheap.
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 CATALOG_MIGRATIONS: list[tuple[int, str]] = [

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from catalog.errors import OnRecordError
-from catalog.pg import PgConnection, apply_migrations, translate_outages
+from catalog.pg import PgConnection, apply_migrations, check_schema, translate_outages
 
 if TYPE_CHECKING:
     import psycopg
@@ -144,11 +144,15 @@ class JobState:
 class JobQueue:
     """Queueing, claiming and finishing jobs. All queue SQL lives here."""
 
-    def __init__(self, url: str, migrate: bool = True) -> None:
+    def __init__(self, url: str, migrate: bool = False) -> None:
+        """``migrate`` (``onrecord db upgrade``) creates or migrates the
+        queue's tables; otherwise an old schema is refused in one line."""
         self.url = url
         self.db = PgConnection(url)
         if migrate:
             apply_migrations(self.db.conn, "jobs", JOB_MIGRATIONS)
+        else:
+            check_schema(self.db.conn, "jobs", JOB_MIGRATIONS)
 
     @property
     def conn(self) -> psycopg.Connection:
@@ -221,6 +225,16 @@ class JobQueue:
             (lease, claim.id, claim.token),
         ).rowcount
         return changed == 1
+
+    @translate_outages
+    def holds(self, claim: Claim) -> bool:
+        """Whether the claim still has the right to publish (no takeover
+        since): checked before each write of a long task; the publish
+        itself checks again under the row lock (``Fence``)."""
+        row = self.conn.execute(
+            "SELECT epoch FROM publish_epochs WHERE fence_key = %s", (claim.fence.key,)
+        ).fetchone()
+        return row is not None and int(row[0]) == claim.fence.epoch
 
     @translate_outages
     def succeed(self, claim: Claim) -> bool:

@@ -92,6 +92,15 @@ class Pipeline:
         self._diarizer: Any = diarizer
         # Wall seconds per stage, summed over this pipeline's meetings.
         self.timings: dict[str, float] = {}
+        # Set by a worker (onrecord/worker.py) for the job it runs: ``guard``
+        # raises LostClaim before each write once the job was taken over,
+        # ``fence`` refuses the index publish inside its transaction.
+        self.guard: Any = None
+        self.fence: Any = None
+
+    def _check_claim(self) -> None:
+        if self.guard is not None:
+            self.guard()
 
     @contextmanager
     def _timed(self, stage: str) -> Iterator[None]:
@@ -252,6 +261,7 @@ class Pipeline:
         meeting.audio_path = str(final)
         meeting.audio_hash = digest
         meeting.status = "transcribing" if segments is None else "indexing"
+        self._check_claim()
         return self.catalog.add_meeting(meeting, source_key, segments)
 
     def _finish_existing(self, meeting: Meeting) -> IngestResult:
@@ -271,14 +281,16 @@ class Pipeline:
                 prints: dict[str, Any] = {}
                 if self.settings.diarize:
                     segments, prints = self._diarize(meeting, segments)
+                self._check_claim()
                 self.catalog.replace_segments(meeting.id, segments)
                 if prints:
                     self._remember_voices(meeting, prints)
                 # Speakers show by name where a voice was recognised.
                 segments = self.catalog.segments(meeting.id)
+            self._check_claim()
             self.catalog.set_status(meeting.id, "indexing")
             with self._timed("index"), self.progress.count("embed chunks") as bar:
-                self.index.index_meeting(meeting.id, segments, progress=bar)
+                self.index.index_meeting(meeting.id, segments, progress=bar, fence=self.fence)
             with self._timed("votes"):
                 from onrecord.votes import detect_meeting_votes
 
@@ -286,8 +298,13 @@ class Pipeline:
                 from onrecord.chapters import detect_meeting_chapters
 
                 detect_meeting_chapters(self.catalog, meeting, segments)
+            self._check_claim()
             self.catalog.set_status(meeting.id, "indexed")
         except Exception as exc:
+            from onrecord.jobs import LostClaim
+
+            if isinstance(exc, LostClaim):
+                raise  # the meeting is another worker's now: leave its status alone
             # Whatever broke (our own error, the database, the engine, memory),
             # the meeting says so; an interrupt leaves it to be resumed.
             with contextlib.suppress(Exception):  # the database itself may be what broke

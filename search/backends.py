@@ -7,13 +7,16 @@ both in ``SearchIndex``; only the retrievers differ."""
 from __future__ import annotations
 
 from collections.abc import Callable
+
 from catalog import Catalog, Settings
 from search.embed import Embedder
 from search.index import SearchIndex, embed_model_id
 from search.store import Store
 
 
-def _sqlite(settings: Settings, catalog: Catalog, model_id: str, dim: Callable[[], int], upgrade: bool) -> Store:
+def _sqlite(
+    settings: Settings, catalog: Catalog, model_id: str, dim: Callable[[], int], upgrade: bool
+) -> Store:
     from search.store import SQLiteStore
 
     return SQLiteStore(catalog.conn, model_id, catalog.db_path.parent / "vectors")

@@ -28,7 +28,7 @@ LONG_LEASE = 20
 
 @pytest.fixture
 def queue(pg_url: str) -> Iterator[JobQueue]:
-    q = JobQueue(pg_url)
+    q = JobQueue(pg_url, migrate=True)
     yield q
     q.close()
 
