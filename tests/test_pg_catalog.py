@@ -142,8 +142,13 @@ def test_the_same_speakers_and_saved_searches(archives: dict[str, Archive]) -> N
         added = archive.run("alerts", "add", "consent calendar", "--notify", "atom", "--body", BODY)
         assert added.exit_code == 0, added.output
     sqlite, pg = both(archives, "alerts", "list", "--json")
-    strip = [{k: v for k, v in s.items() if k not in ("created_at", "feed_token")} for s in sqlite["saved_searches"]]
-    assert strip == [{k: v for k, v in s.items() if k not in ("created_at", "feed_token")} for s in pg["saved_searches"]]
+    strip = [
+        {k: v for k, v in s.items() if k not in ("created_at", "feed_token")}
+        for s in sqlite["saved_searches"]
+    ]
+    assert strip == [
+        {k: v for k, v in s.items() if k not in ("created_at", "feed_token")} for s in pg["saved_searches"]
+    ]
     sqlite, pg = both(archives, "speakers", "1", "--json")
     assert sqlite == pg
 
