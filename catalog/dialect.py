@@ -101,24 +101,42 @@ class PgCatalogConnection:
     dialect = "postgresql"
 
     def __init__(self, url: str, upgrade: bool = False, read_only: bool = False) -> None:
+        self.url = url
+        self.upgrade = upgrade
+        self.read_only = read_only
+        # Tables whose inserts return their new id, read from the migrations
+        # each book registers as it opens.
+        self.identity: frozenset[str] = frozenset()
+        self.raw: psycopg.Connection = self._open()
+
+    def _open(self) -> psycopg.Connection:
         import psycopg
 
         from catalog.pg import connect
 
-        self.url = url
-        self.upgrade = upgrade
-        self.raw: psycopg.Connection = connect(url)
-        self.raw.cursor_factory = psycopg.ClientCursor
-        self.raw.row_factory = _row_factory
-        # Tables whose inserts return their new id, read from the migrations
-        # each book registers as it opens.
-        self.identity: frozenset[str] = frozenset()
-        if read_only:
-            self.raw.execute("SET default_transaction_read_only = on")
+        raw = connect(self.url)
+        raw.cursor_factory = psycopg.ClientCursor
+        raw.row_factory = _row_factory
+        if self.read_only:
+            raw.execute("SET default_transaction_read_only = on")
+        return raw
 
     def execute(self, sql: str, params: Iterable[Any] = ()) -> Cursor:
+        import psycopg
+
+        from catalog.pg import unavailable
+
         query, returns_id = translate(sql, self.identity)
-        cur = self.raw.execute(query, tuple(params))  # type: ignore[call-overload]
+        if self.raw.broken or self.raw.closed:
+            # The server went away since the last call (a restart): a new
+            # connection, between statements, where no transaction is open.
+            self.raw = self._open()
+        try:
+            cur = self.raw.execute(query, tuple(params))  # type: ignore[call-overload]
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            if not self.raw.broken and not self.raw.closed:
+                raise  # the statement's own failure (a lock timeout…), not an outage
+            raise unavailable(self.url, exc) from None
         lastrowid = None
         if returns_id:
             row = cur.fetchone()
@@ -134,6 +152,8 @@ class PgCatalogConnection:
     def in_transaction(self) -> bool:
         from psycopg.pq import TransactionStatus
 
+        if self.raw.broken or self.raw.closed:
+            return False  # nothing to roll back: the next call reconnects
         return self.raw.info.transaction_status != TransactionStatus.IDLE
 
     def rollback(self) -> None:

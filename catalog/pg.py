@@ -169,10 +169,16 @@ class PgConnection:
             self._conn = None
 
 
+class Unavailable(OnRecordError):
+    """The database stopped answering (a restart, a failover): try again."""
+
+    http_status = 503
+
+
 def unavailable(url: str, exc: Exception) -> OnRecordError:
     """The one message for a database that stopped answering mid-call."""
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return OnRecordError(
+    return Unavailable(
         f"The database at {redact(url)} is not answering ({reason});"
         " it may be restarting: try again in a moment"
     )
