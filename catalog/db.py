@@ -15,7 +15,7 @@ from typing import Any
 
 from catalog.migrations import CATALOG_MIGRATIONS, apply_migrations, postgres_catalog
 from catalog.settings import Settings
-from catalog.types import Body, Meeting, Segment
+from catalog.types import APPLY_AT, Body, Meeting, Segment
 
 MEETING_COLUMNS = (
     "m.id, m.title, b.name AS body, m.source_url, m.source_id, m.meeting_date,"
@@ -253,8 +253,6 @@ class Catalog:
         """The transcript, each segment with its speaker's display name;
         with ``start`` and ``end``, only the segments overlapping that span
         (a search hit's quote reads a few, not the whole meeting)."""
-        from catalog.speakers import APPLY_AT
-
         rows = self.conn.execute(
             "SELECT s.start_time, s.end_time, s.text, s.words, s.avg_logprob,"
             " s.no_speech_prob, s.compression_ratio, s.turn,"
