@@ -19,6 +19,7 @@ BENCHMARKS = [
     "faults",
     "pg_retrieval",
     "pg_scale",
+    "pg_workers",
 ]
 
 if __name__ == "__main__":
