@@ -85,8 +85,8 @@ def main() -> None:
         "Ingest throughput: 1, 2 and 3 workers over one PostgreSQL queue",
         rows,
         [
-            f"{len(files)} real recordings from ../shared/data ({audio:.0f} s of audio), queued with onrecord"
-            " enqueue and drained by onrecord worker --concurrency N --until-idle; a fresh database for each N",
+            f"{len(files)} real recordings from ../shared/data ({audio:.0f} s of audio), queued with"
+            " onrecord enqueue and drained by onrecord worker --concurrency N --until-idle; a fresh database for each N",
             "each worker process loads its own models (tiny.en, MiniLM, resemblyzer): included in wall time",
             f"load average at the end: {' '.join(open('/proc/loadavg').read().split()[:3])}",
         ],
