@@ -86,7 +86,8 @@ def main() -> None:
         rows,
         [
             f"{len(files)} real recordings from ../shared/data ({audio:.0f} s of audio), queued with"
-            " onrecord enqueue and drained by onrecord worker --concurrency N --until-idle; a fresh database for each N",
+            " onrecord enqueue and drained by onrecord worker --concurrency N --until-idle;"
+            " a fresh database for each N",
             "each worker process loads its own models (tiny.en, MiniLM, resemblyzer): included in wall time",
             f"load average at the end: {' '.join(open('/proc/loadavg').read().split()[:3])}",
         ],
