@@ -418,6 +418,28 @@ class PgStore(Store):
         )
         return [(int(r[0]), float(r[1])) for r in rows]
 
+    @translate_outages
+    def matching_chunks(self, q: SearchQuery) -> dict[int, set[int]]:
+        """Every chunk holding all the query's words, by meeting, unranked
+        (the timeline counts them; GIN answers without scoring)."""
+        from search.query import all_words_expression
+
+        expression = all_words_expression(q.text)
+        if expression is None:
+            return {}
+        tsq = TsQuery(expression)
+        if not tsq.terms:
+            return {}
+        where, params = _filters(q)
+        rows = self.conn.execute(
+            f"SELECT meeting_id, id FROM chunks WHERE model_id = %s AND words @@ {tsq.sql}{where}",
+            [self.model, *tsq.params, *params],
+        )
+        found: dict[int, set[int]] = {}
+        for meeting_id, chunk_id in rows:
+            found.setdefault(int(meeting_id), set()).add(int(chunk_id))
+        return found
+
     def _frequencies(self, tsq: TsQuery) -> list[int]:
         """How many of this model's chunks hold each positive term: a
         phrase as many as its rarest word, a prefix all its words together."""

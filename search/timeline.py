@@ -128,12 +128,14 @@ def count(
     dense: list[tuple[int, float]],
     meeting_of: dict[int, int],
     per: str | None = None,
+    keyword: dict[int, set[int]] | None = None,
 ) -> Timeline:
     """The timeline of ``query``: keyword matches counted exactly, plus the
     meaning retriever's candidates (``dense``: chunk id and similarity,
     ``meeting_of``: their meetings) close enough in meaning. ``per`` is
-    "month" or "meeting"; unset, a short span is told per meeting."""
-    found = keyword_matches(conn, ranges, query)
+    "month" or "meeting"; unset, a short span is told per meeting.
+    ``keyword`` gives the keyword matches found by a store itself."""
+    found = keyword if keyword is not None else keyword_matches(conn, ranges, query)
     for chunk_id, score in dense:
         if score >= CLOSE_IN_MEANING and chunk_id in meeting_of:
             found.setdefault(meeting_of[chunk_id], set()).add(chunk_id)
@@ -171,6 +173,12 @@ def timeline(index: Any, query: SearchQuery, per: str | None = None) -> Timeline
     filters, and the same checks, as its ``search``."""
     index.check(query)
     store = index.store
+    if hasattr(store, "matching_chunks"):  # PostgreSQL answers the keyword side itself
+        vector = index.embedder.embed_batch([query.text])[0]
+        dense = [(cid, score) for cid, score in store._dense(query, vector) if score >= CLOSE_IN_MEANING]
+        meeting_of = {cid: c.meeting_id for cid, c in store.chunks([cid for cid, _ in dense]).items()}
+        found = store.matching_chunks(query)
+        return count(index.catalog.conn, MeetingRanges(), query, dense, meeting_of, per, keyword=found)
     generation = store.conn.execute(
         "SELECT generation FROM index_generation WHERE model = ?", (store.model_id,)
     ).fetchone()

@@ -176,3 +176,32 @@ def test_a_worker_needs_postgresql(home: Path) -> None:
         result = Archive(home, "").run(*args)
         assert result.exit_code == 1 and "needs a PostgreSQL database" in result.output
         assert "ONRECORD_DATABASE_URL" in result.output
+
+
+def test_the_app_serves_both_alike(archives: dict[str, Archive], pg_server: LocalPostgres) -> None:
+    """The web app on each backend: the same search API answer, the same
+    votes, a search page with its timeline; on PostgreSQL, a database that
+    restarts is a 503 page saying to try again, then the app answers again."""
+    from web import create_app
+
+    answers = []
+    for name, archive in archives.items():
+        with archive.env():
+            app = create_app(load_settings(archive.home))
+            with app.test_client() as client:
+                found = client.get("/api/search?q=%22consent%20calendar%22&limit=20").get_json()
+                votes = client.get("/api/votes").get_json()
+                page = client.get("/?q=consent+calendar")
+                assert page.status_code == 200 and "consent" in page.get_data(as_text=True).lower()
+                timeline = client.get("/api/search/timeline?q=consent+calendar").get_json()
+                assert timeline["total"] >= 1, name
+                if name == "postgresql":
+                    pg_server.restart()
+                    down = client.get("/api/search?q=budget")
+                    assert down.status_code in (200, 503), down.get_data(as_text=True)
+                    if down.status_code == 503:
+                        assert "try again" in down.get_json()["error"]
+                    assert client.get("/api/search?q=budget").status_code == 200, "it reconnects by itself"
+        answers.append(({(r["meeting_id"], r["start"]) for r in found["results"]}, votes, timeline["total"]))
+    assert answers[0][0] == answers[1][0] and answers[0][0]
+    assert answers[0][1] == answers[1][1]
