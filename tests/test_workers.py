@@ -238,4 +238,4 @@ def _alerts_once(db: psycopg.Connection, hook: Receiver) -> None:
     alerts = db.execute("SELECT uid, delivered_at FROM alerts").fetchall()
     assert alerts, "JFK's line fires the saved search"
     assert all(delivered for _, delivered in alerts)
-    assert dict(hook.keys) == {uid: 1 for uid, _ in alerts}, "each alert delivered once"
+    assert dict(hook.keys) == {f"onrecord-alert-{uid}": 1 for uid, _ in alerts}, "each alert delivered once"
