@@ -10,6 +10,7 @@ them applying the same migration.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from functools import wraps
@@ -22,6 +23,12 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 MIGRATION_LOCK = 7_141_001  # pg_advisory_xact_lock key: "onrecord migrations"
+# A session idle inside a transaction this long is ended by the server: a
+# worker paused (SIGSTOP, a frozen VM) in the middle of a publish would
+# otherwise hold its locks, and the worker taking its job over would wait
+# on them for as long as it sleeps. Our transactions never wait on anything
+# but the database. PGOPTIONS or the URL's own options take precedence.
+IDLE_IN_TRANSACTION_SECONDS = 60
 
 
 def redact(url: str) -> str:
@@ -42,8 +49,11 @@ def connect(url: str) -> psycopg.Connection:
             "database_url names PostgreSQL, but psycopg is not installed; "
             "install it with: pip install 'onrecord[postgres]'"
         ) from None
+    extra = {}
+    if "options=" not in url and not os.environ.get("PGOPTIONS"):
+        extra["options"] = f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_SECONDS}s"
     try:
-        return psycopg.connect(url, autocommit=True, prepare_threshold=None, connect_timeout=10)
+        return psycopg.connect(url, autocommit=True, prepare_threshold=None, connect_timeout=10, **extra)
     except psycopg.OperationalError as exc:
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise OnRecordError(

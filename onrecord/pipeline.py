@@ -305,6 +305,7 @@ class Pipeline:
 
             if isinstance(exc, LostClaim):
                 raise  # the meeting is another worker's now: leave its status alone
+            self._check_claim()  # a worker that woke to a broken connection, likewise
             # Whatever broke (our own error, the database, the engine, memory),
             # the meeting says so; an interrupt leaves it to be resumed.
             with contextlib.suppress(Exception):  # the database itself may be what broke

@@ -100,6 +100,9 @@ def workers(home: Path, pg_url: str, tmp_path: Path) -> Iterator[Workers]:
         "ONRECORD_DATABASE_URL": pg_url,
         "ONRECORD_DIARIZE": "0",
         "ONRECORD_ALLOW_PRIVATE_WEBHOOKS": "1",
+        # A worker paused inside its publish loses its session (and locks)
+        # after this, as it would after 60 s in production.
+        "PGOPTIONS": f"-c idle_in_transaction_session_timeout={int(LEASE)}s",
     }
     found = Workers(pg_url, env, tmp_path)
     yield found
