@@ -107,9 +107,16 @@ def ingest(
     overrides = Overrides(body=body, date=date, title=title)
     settings = settings.with_overrides(engine=engine, whisper_model=model, captions=captions)
     with _pipeline(settings, progress=True) as pipeline:
+        # One pipeline for every source: the models load once, for the first
+        # meeting that needs them, and serve the rest.
         results = [r for source in sources for r in pipeline.ingest(source, overrides)]
     if as_json:
-        click.echo(json.dumps({"meetings": [r.meeting.summary() for r in results]}, indent=2))
+        # "timings": wall seconds per stage over all sources; stages that run
+        # side by side (transcription and diarization) overlap.
+        timings = {stage: round(seconds, 3) for stage, seconds in pipeline.timings.items()}
+        click.echo(
+            json.dumps({"meetings": [r.meeting.summary() for r in results], "timings": timings}, indent=2)
+        )
         return
     for r in results:
         m = r.meeting

@@ -131,19 +131,22 @@ class FasterWhisperTranscriber(Transcriber):
             yield from (_segment(seg) for seg in segments)
             return
         # One VAD pass serves the packing and the coverage check.
-        regions = coverage.speech_regions(audio)
-        first = [collapse_loop(seg) for seg in self._decode_packed(audio, regions)]
-        missed = coverage.skipped(regions, first)
-        if not missed:
-            yield from first
-            return
-        redone, _ = self.pipeline.transcribe(
-            audio,
-            batch_size=self.batch_size,
-            clip_timestamps=[{"start": r.start, "end": r.end} for r in missed],
-            **self._common(),
-        )
-        yield from coverage.splice(first, [collapse_loop(_segment(seg)) for seg in redone], missed)
+        with self.timed("vad"):
+            regions = coverage.speech_regions(audio)
+        with self.timed("decode"):
+            first = [collapse_loop(seg) for seg in self._decode_packed(audio, regions)]
+        with self.timed("coverage pass"):
+            missed = coverage.skipped(regions, first)
+            if missed:
+                redone, _ = self.pipeline.transcribe(
+                    audio,
+                    batch_size=self.batch_size,
+                    clip_timestamps=[{"start": r.start, "end": r.end} for r in missed],
+                    **self._common(),
+                )
+                again = [collapse_loop(_segment(seg)) for seg in redone]
+                first = coverage.splice(first, again, missed)
+        yield from first
 
     def _decode_packed(self, audio: np.ndarray, regions: list[coverage.Region]) -> Iterator[Segment]:
         """The speech packed into full windows, decoded a batch at a time.
