@@ -421,6 +421,31 @@ class Beside:
         return self._out
 
 
+# What a folder given to ``ingest`` contributes: recordings and caption files.
+MEDIA_SUFFIXES = (".mp4", ".m4a", ".mp3", ".wav", ".flac", ".ogg", ".opus", ".webm", ".mkv", ".mov", ".aac")
+
+
+def expand_sources(sources: list[str]) -> list[str]:
+    """Sources with each folder replaced by the recordings and caption
+    files in it, in name order, so a whole archive imports in one process
+    (its models loaded once)."""
+    from transcribe.captions import CAPTION_SUFFIXES
+
+    out: list[str] = []
+    for source in sources:
+        folder = Path(source)
+        if "://" in source or not folder.is_dir():
+            out.append(source)
+            continue
+        found = sorted(
+            str(p) for p in folder.iterdir() if p.suffix.lower() in MEDIA_SUFFIXES + CAPTION_SUFFIXES
+        )
+        if not found:
+            raise SourceError(f"{folder}: no recordings or caption files (.vtt, .srt, .mp4, …) in it")
+        out += found
+    return out
+
+
 def _local_meeting(path: Path, overrides: Overrides, digest: str, duration: float) -> Meeting:
     """A meeting read from a file on this machine: named after the file
     unless the user named it, identified by its content."""

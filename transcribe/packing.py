@@ -151,7 +151,7 @@ def pack(regions: list[Region], audio: np.ndarray | None = None, window: float =
             todo.appendleft(Region(cut, region.end))
             region = Region(region.start, cut)
         pieces.append(Piece(at, region))
-        at += region.duration
+        at = round(at + region.duration, 6)
         if cut is not None:
             close()  # full, or cut: the rest of the region opens the next window
     if at > opened:
