@@ -230,15 +230,16 @@ def ingest(url: str, home: Path, engine: str | None = None) -> dict[str, Any]:
     threading.Thread(target=sample, daemon=True).start()
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
-    with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.DEVNULL)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(args, stdout=out, stderr=err)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - started
         done.set()
         out.seek(0)
-        text = out.read().decode()
+        err.seek(0)
+        text, problems = out.read().decode(), err.read().decode(errors="replace")
     if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"onrecord ingest failed ({status}):\n{text[-2000:]}")
+        sys.exit(f"onrecord ingest failed ({status}):\n{problems[-3000:]}")
     payload = json.loads(text)
     cpu = usage.ru_utime + usage.ru_stime
     return {

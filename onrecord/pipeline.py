@@ -305,6 +305,8 @@ class Pipeline:
         try:
             segments = self._transcribe(meeting)
         finally:
+            if beside:
+                _torch_threads(None)  # the transcriber is done: the diarizer may take both cores
             found = beside.result() if beside else None
         if found is None or not found.turns:
             return segments, {}
@@ -321,10 +323,13 @@ class Pipeline:
 
         assert meeting.audio_path and meeting.audio_hash
         audio = Path(meeting.audio_path)
-        if self._diarizer is None:
-            self._diarizer = get_diarizer()
+        # CTranslate2 runs two threads; torch's own two beside them would
+        # oversubscribe the cores (both spin while they wait for work).
+        _torch_threads(1)
         catalog = Catalog(self.settings.db_path)
         try:
+            if self._diarizer is None:
+                self._diarizer = get_diarizer()
             with self._timed("diarize"), self.progress.seconds("diarize", meeting.duration) as bar:
                 found = diarize_cached(
                     catalog,
@@ -335,6 +340,7 @@ class Pipeline:
                 )
         finally:
             catalog.close()
+            _torch_threads(None)
         if self._index is None and self._embedder is None:
             from search.embed import get_embedder
 
@@ -395,6 +401,13 @@ class Pipeline:
             pid = folder.name.split("-")[0]
             if pid.isdigit() and not _pid_alive(int(pid)):
                 shutil.rmtree(folder, ignore_errors=True)
+
+
+def _torch_threads(count: int | None) -> None:
+    """Set torch's intra-op threads (None: one per core)."""
+    import torch
+
+    torch.set_num_threads(count or os.cpu_count() or 1)
 
 
 class Beside:
