@@ -216,10 +216,14 @@ def head(media: Path, minutes: float) -> Path:
 
 
 # -- one ingest through the CLI --------------------------------------------------
-def ingest(url: str, home: Path, engine: str | None = None) -> dict[str, Any]:
-    """``onrecord ingest URL --json`` in a child process, measured."""
-    args = [sys.executable, "-m", "onrecord", "--data-dir", str(home), "ingest", url, "--json"]
-    args += ["--body", "Long Council", "--date", "2024-05-01"] + (["--engine", engine] if engine else [])
+def ingest(
+    url: str | list[str], home: Path, engine: str | None = None, body: str = "Long Council"
+) -> dict[str, Any]:
+    """``onrecord ingest SOURCE… --json`` in a child process, measured: wall
+    and CPU seconds, peak RSS, the stage times it reports, the load average."""
+    sources = [url] if isinstance(url, str) else url
+    args = [sys.executable, "-m", "onrecord", "--data-dir", str(home), "ingest", *sources, "--json"]
+    args += ["--body", body] + (["--engine", engine] if engine else [])
     loads: list[float] = []
     done = threading.Event()
 
@@ -247,6 +251,7 @@ def ingest(url: str, home: Path, engine: str | None = None) -> dict[str, Any]:
         "cpu": cpu,
         "peak_mb": usage.ru_maxrss / 1024,
         "meeting": payload["meetings"][0],
+        "meetings": payload["meetings"],
         "timings": payload.get("timings", {}),
         "load": [load_before, *loads, os.getloadavg()[0]],
     }

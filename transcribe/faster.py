@@ -82,8 +82,6 @@ class FasterWhisperTranscriber(Transcriber):
         if resolved.format == "hub" and model not in available_models():
             raise ModelError(f"faster-whisper has no model {model!r}; use tiny.en or a local model folder")
         self.model_id = resolved.model_id
-        # The suffix names our own pass over its output, which changes the text.
-        self.version = f"faster-whisper-{metadata.version('faster-whisper')}+coverage-1"
         self.device, self.compute_type = _device(device)
         try:
             self.model = WhisperModel(
@@ -109,6 +107,13 @@ class FasterWhisperTranscriber(Transcriber):
         if self.vocabulary:  # absent when empty, so older transcripts keep their cache keys
             options["vocabulary"] = self.vocabulary
         return options
+
+    @property
+    def version(self) -> str:  # type: ignore[override]
+        # The suffixes name our own passes over its output, which change the
+        # text: our windows (packed full, or whole regions) and the coverage pass.
+        packed = "" if self.pipeline is None else "+packed-1" if self.pack_cuts else "+regions-1"
+        return f"faster-whisper-{metadata.version('faster-whisper')}{packed}+coverage-1"
 
     def _common(self) -> dict[str, Any]:
         return dict(

@@ -9,8 +9,9 @@ moment near the point where the window is full, so the head fills this
 window and the rest opens the next; a region is only cut where both parts
 are long enough to hold words.
 
-The windows' audio is laid end to end (``packed``) and decoded as clips of
-that one array; ``to_source`` maps a time on it back to the recording's.
+The windows' audio is laid out in one array (``packed``), each window in a
+30 s slot of it, and decoded as clips of that array; ``to_source`` maps a
+time on it back to the recording's.
 """
 
 from __future__ import annotations
@@ -134,7 +135,10 @@ def pack(regions: list[Region], audio: np.ndarray | None = None, window: float =
     def close() -> None:
         nonlocal opened, at
         windows.append(Window(opened, at))
-        opened = at = _next_frame(at)
+        # Each window gets a whole slot of the packed audio: Whisper times a
+        # window's words from its start rounded down to a 10 ms frame, and
+        # a start on a whole second is exact.
+        opened = at = len(windows) * window
 
     while todo:
         region = todo.popleft()
@@ -157,12 +161,6 @@ def pack(regions: list[Region], audio: np.ndarray | None = None, window: float =
     if at > opened:
         windows.append(Window(opened, at))
     return Packing(pieces, windows)
-
-
-def _next_frame(t: float) -> float:
-    # Whisper times a window's words from its start rounded down to a 10 ms
-    # frame, so windows start on one.
-    return float(np.ceil(round(t * 100, 6))) / 100
 
 
 def _cut(region: Region, room: float, audio: np.ndarray | None) -> float | None:
