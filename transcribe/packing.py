@@ -77,8 +77,9 @@ class Packing:
             if p.end <= lo or p.at >= hi:
                 continue
             part = audio[_sample(p.source.start) : _sample(p.source.end)]
-            at = _sample(p.at) - _sample(lo)
-            out[at : at + len(part)] = part[: len(out) - at]
+            at = max(0, _sample(p.at) - _sample(lo))
+            n = max(0, min(len(part), len(out) - at))
+            out[at : at + n] = part[:n]
         return out
 
     def restore(self, segment: Segment, offset: float = 0.0) -> Segment:
