@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -57,6 +58,7 @@ class SearchIndex:
         # passages come back for many queries; embedding their sentences
         # again cost most of a search on a small archive.
         self._sentence_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.timings: dict[str, float] = {}
 
     def close(self) -> None:
         """Close the store's own connection, where it has one (PostgreSQL's)."""
@@ -84,8 +86,11 @@ class SearchIndex:
     ) -> int:
         """``fence`` (a worker's claim, PostgreSQL only) runs inside the
         publishing transaction and refuses it when the claim was lost."""
+        clock = time.perf_counter()
         chunks = chunk_segments(meeting_id, segments)
+        clock = self._took("chunking", clock)
         vectors = self.embedder.embed([c.text for c in chunks], progress=progress)
+        clock = self._took("embedding", clock)
         if getattr(self.store, "keeps_facets", False):
             meeting = self.catalog.meeting(meeting_id)
             assert meeting is not None
@@ -94,7 +99,14 @@ class SearchIndex:
             )
         else:
             self.store.index_meeting(meeting_id, chunks, vectors, self.version)
+        self._took("storing", clock)
         return len(chunks)
+
+    def _took(self, step: str, since: float) -> float:
+        """Add the seconds since ``since`` to ``step`` (benchmarks read them)."""
+        now = time.perf_counter()
+        self.timings[step] = self.timings.get(step, 0.0) + now - since
+        return now
 
     def stale_meetings(self) -> list[int]:
         """Meetings whose index was built by another model or chunker, or never."""
