@@ -389,7 +389,13 @@ def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.2) -
 
 
 def run_workers(
-    url: str, tasks: str, concurrency: int, queues: list[str], until_idle: bool, lease: float = LEASE_SECONDS
+    url: str,
+    tasks: str,
+    concurrency: int,
+    queues: list[str],
+    until_idle: bool,
+    lease: float = LEASE_SECONDS,
+    env: dict[str, str] | None = None,
 ) -> int:
     """Run ``concurrency`` worker processes (``tasks`` names a function
     ``module:function`` returning the task table for a URL); SIGTERM or
@@ -409,15 +415,18 @@ def run_workers(
         str(int(until_idle)),
         str(lease),
     ]
-    procs = [subprocess.Popen(command) for _ in range(concurrency)]
+    procs = [subprocess.Popen(command, env=env) for _ in range(concurrency)]
 
     def forward(signum: int, _frame: object) -> None:
         for p in procs:
             p.send_signal(signal.SIGTERM)
 
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    return max(p.wait() for p in procs)
+    before = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return max(p.wait() for p in procs)
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
 
 
 def _main(argv: list[str]) -> None:

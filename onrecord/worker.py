@@ -6,6 +6,7 @@ nightly ``onrecord run`` queue, and what ``onrecord worker`` runs.
 - ``ingest``: one recording through the pipeline (download, transcribe,
   diarize, votes, chapters, chunk, embed), published to the index under
   the claim's fence, then an ``alerts`` job for it.
+- ``legistar``: a body's agendas, votes and persons from Legistar.
 - ``alerts``: evaluate saved searches on new meetings and deliver what is
   due (each alert is claimed before it is sent, so it goes out once).
 
@@ -125,6 +126,11 @@ def queue_nightly(settings: Settings, config: Any, since: str | None) -> list[tu
             window = {"since": max(filter(None, [since, s.since]), default=None), "until": s.until}
             args.update({k: v for k, v in window.items() if v})
             found.append((s.url, queue.enqueue("discover", args, f"discover:{s.url}", QUEUE)))
+        for entry in config.legistar:
+            args = {**asdict(entry), "run_since": since}
+            found.append(
+                (f"legistar:{entry.client}", queue.enqueue("legistar", args, f"legistar:{entry.body}", QUEUE))
+            )
         found.append(("alerts", queue.enqueue("alerts", {}, "alerts:nightly", QUEUE)))
         return found
     finally:
@@ -141,9 +147,8 @@ def work(settings: Settings, queues: list[str], concurrency: int, until_idle: bo
     included) through the environment."""
     url = need_postgres(settings, "onrecord worker")
     JobQueue(url).close()  # an old or missing schema fails here, in one line
-    os.environ["ONRECORD_HOME"] = str(settings.data_dir)
-    os.environ["ONRECORD_DATABASE_URL"] = url
-    return run_workers(url, TASKS, concurrency, queues, until_idle)
+    env = {**os.environ, "ONRECORD_HOME": str(settings.data_dir), "ONRECORD_DATABASE_URL": url}
+    return run_workers(url, TASKS, concurrency, queues, until_idle, env=env)
 
 
 class Tasks:
@@ -163,7 +168,12 @@ class Tasks:
         return self._pipeline
 
     def table(self) -> dict[str, Task]:
-        return {"discover": self.discover, "ingest": self.ingest, "alerts": self.alerts}
+        return {
+            "discover": self.discover,
+            "ingest": self.ingest,
+            "legistar": self.legistar,
+            "alerts": self.alerts,
+        }
 
     def discover(self, claim: Claim) -> None:
         from ingest import list_entries
@@ -203,6 +213,23 @@ class Tasks:
         for result in results:
             if result.meeting.id is not None and result.meeting.status == "indexed":
                 self.queue.enqueue("alerts", {}, f"alerts:{result.meeting.id}", QUEUE)
+
+    def legistar(self, claim: Claim) -> None:
+        """A body's agendas, votes and persons from Legistar, as the nightly run imports them."""
+        from onrecord.config import LegistarConfig
+        from onrecord.votes import sync_legistar
+
+        args = dict(claim.args)
+        since = args.pop("run_since", None)
+        failures: list[str] = []
+        sync_legistar(
+            self.pipeline.catalog,
+            [LegistarConfig(**args)],
+            since,
+            lambda _b, url, exc: failures.append(f"{url}: {exc}"),
+        )
+        if failures:
+            raise OnRecordError("; ".join(failures))
 
     def alerts(self, claim: Claim) -> None:
         from onrecord.nightly import check_alerts

@@ -20,6 +20,7 @@ from catalog.db import open_catalog
 from search.backends import open_index
 from search.query import SearchQuery
 from tests.conftest import run, shared
+from tests.loopback import LoopbackServer
 from tests.pg import LocalPostgres
 
 BODY = "Oakland City Council"
@@ -209,3 +210,52 @@ def test_the_app_serves_both_alike(archives: dict[str, Archive], pg_server: Loca
         answers.append(({(r["meeting_id"], r["start"]) for r in found["results"]}, votes, timeline["total"]))
     assert answers[0][0] == answers[1][0] and answers[0][0]
     assert answers[0][1] == answers[1][1]
+
+
+@pytest.mark.slow
+def test_the_nightly_run_queues_and_a_worker_discovers(
+    home: Path, pg_url: str, loopback: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a database_url, `onrecord run` queues a discovery of each source
+    (and the Legistar import and alert check) instead of doing the work;
+    `onrecord worker --until-idle` then lists the source on loopback, ingests
+    its recording through the real pipeline and exits once the queue is empty."""
+    import shutil
+
+    import psycopg
+
+    clip = shared("speech/jfk.flac")
+    shutil.copy(clip, loopback.root / clip.name)
+    config = home / "sources.toml"
+    config.write_text(
+        '[[bodies]]\nname = "Test Council"\n'
+        f'sources = ["{loopback.url(clip.name)}"]\n'
+        'legistar = { client = "nowhere", api = "http://127.0.0.1:9/v1" }\n'
+    )
+    archive = Archive(home, pg_url)
+    assert archive.run("db", "upgrade").exit_code == 0
+    queued = archive.run("run", "--config", str(config))
+    assert queued.exit_code == 0, queued.output
+    assert queued.output.count("(job ") == 3, queued.output
+    again = archive.run("run", "--config", str(config))
+    assert again.output.count("(already queued)") == 3, "a second run while the first is queued adds nothing"
+    with psycopg.connect(pg_url, autocommit=True) as db:
+        tasks = sorted(r[0] for r in db.execute("SELECT task FROM jobs"))
+        assert tasks == ["alerts", "discover", "legistar"]
+        # The Legistar host is unreachable on purpose; the worker here runs the rest.
+        db.execute("DELETE FROM jobs WHERE task = 'legistar'")
+    monkeypatch.setenv("ONRECORD_DIARIZE", "0")
+    worked = archive.run("worker", "--until-idle")
+    assert worked.exit_code == 0, worked.output
+    [meeting] = archive.json("meetings", "--json")["meetings"]
+    assert meeting["status"] == "indexed" and meeting["body"] == "Test Council"
+    found = archive.json("search", "ask not what your country can do for you", "--json")["results"]
+    assert found and found[0]["meeting_id"] == meeting["id"]
+    with psycopg.connect(pg_url, autocommit=True) as db:
+        states = sorted(db.execute("SELECT task, status FROM jobs").fetchall())
+    assert states == [
+        ("alerts", "succeeded"),
+        ("alerts", "succeeded"),
+        ("discover", "succeeded"),
+        ("ingest", "succeeded"),
+    ]
