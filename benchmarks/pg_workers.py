@@ -88,7 +88,9 @@ def main() -> None:
             f"{len(files)} real recordings from ../shared/data ({audio:.0f} s of audio), queued with"
             " onrecord enqueue and drained by onrecord worker --concurrency N --until-idle;"
             " a fresh database for each N",
-            "each worker process loads its own models (tiny.en, MiniLM, resemblyzer): included in wall time",
+            "each worker process loads its own models (tiny.en, MiniLM, resemblyzer): included in wall time;"
+            " each also runs as many threads as the machine has cores (CTranslate2, torch), so on 2 cores a"
+            " second process adds contention, not capacity: workers scale by machines",
             f"load average at the end: {' '.join(open('/proc/loadavg').read().split()[:3])}",
         ],
     )
