@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 EXACT_ROWS = 20_000
 # Candidates the HNSW walk keeps; at least CANDIDATES, or a page runs short.
 EF_SEARCH = 2 * CANDIDATES
+MAX_EF_SEARCH = 1000  # pgvector's ceiling
 # How far an iterative scan may go for a filtered query before giving up.
 MAX_SCAN_TUPLES = 40_000
 CHUNK_LOCK = 7_141_002  # advisory lock namespace: one writer per meeting
@@ -94,6 +95,13 @@ PG_MIGRATIONS: list[tuple[int, str]] = [
             chunks integer NOT NULL,
             PRIMARY KEY (model_id, lexeme)
         );
+        """,
+    ),
+    (
+        2,
+        """
+        -- Bumped by every change of a model's chunks: readers cache on it.
+        ALTER TABLE vector_models ADD COLUMN generation bigint NOT NULL DEFAULT 0;
         """,
     ),
 ]
@@ -254,6 +262,7 @@ class PgStore(Store):
             self.conn.execute(
                 "UPDATE vector_models SET chunks = chunks + %s WHERE id = %s", (len(chunks), self.model)
             )
+            self._bump()
 
     def _insert(
         self, meeting_id: int, chunks: list[Chunk], vectors: np.ndarray, body: str, date: str | None
@@ -316,6 +325,7 @@ class PgStore(Store):
         with self.conn.transaction():
             self.conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (CHUNK_LOCK, meeting_id))
             self._forget(meeting_id)
+            self._bump()
 
     @translate_outages
     def set_meeting(self, meeting_id: int, body: str, date: str | None) -> None:
@@ -339,6 +349,7 @@ class PgStore(Store):
             for table in ("chunks", "indexed_meetings", "term_stats"):
                 self.conn.execute(f"DELETE FROM {table} WHERE model_id = %s", (self.model,))
             self.conn.execute("UPDATE vector_models SET chunks = 0 WHERE id = %s", (self.model,))
+            self._bump()
 
     @translate_outages
     def rename_speaker(self, meeting_id: int, old: str, new: str) -> None:
@@ -350,6 +361,7 @@ class PgStore(Store):
                 (new, meeting_id, old),
             )
             self._count_terms(meeting_id, +1)
+            self._bump()
 
     # -- reading --------------------------------------------------------
     @translate_outages
@@ -382,12 +394,58 @@ class PgStore(Store):
         return int(row[0]) if row else 0
 
     @translate_outages
-    def search(self, query: SearchQuery, query_vector: np.ndarray | None) -> Ranked:
-        ranked: Ranked = {"bm25": self._words(query)}
-        ranked["dense"] = self._dense(query, query_vector) if query_vector is not None else []
+    def search(self, query: SearchQuery, query_vector: np.ndarray | None, depth: int = CANDIDATES) -> Ranked:
+        """Each retriever's ranking, ``depth`` deep (a section filter above
+        the store asks for more than a page's worth)."""
+        ranked: Ranked = {"bm25": self._words(query, depth)}
+        ranked["dense"] = self._dense(query, query_vector, depth) if query_vector is not None else []
         return ranked
 
-    def _words(self, q: SearchQuery) -> list[tuple[int, float]]:
+    @translate_outages
+    def generation(self) -> int:
+        """Changes whenever this model's chunks change (readers cache on it)."""
+        row = self.conn.execute(
+            "SELECT generation FROM vector_models WHERE id = %s", (self.model,)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def _bump(self) -> None:
+        self.conn.execute("UPDATE vector_models SET generation = generation + 1 WHERE id = %s", (self.model,))
+
+    @translate_outages
+    def chunks_within(self, spans: dict[int, list[tuple[float, float]]]) -> frozenset[int]:
+        """The chunks that start inside any of a meeting's ``spans`` (start,
+        end seconds), e.g. its public-comment periods."""
+        rows = [(m, float(a), float(b)) for m, periods in spans.items() for a, b in periods]
+        if not rows:
+            return frozenset()
+        found = self.conn.execute(
+            "SELECT c.id FROM chunks c JOIN unnest(%s::bigint[], %s::float8[], %s::float8[]) AS s(m, a, b)"
+            " ON c.meeting_id = s.m AND c.start_time >= s.a AND c.start_time < s.b WHERE c.model_id = %s",
+            ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], self.model),
+        )
+        return frozenset(int(r[0]) for r in found)
+
+    @translate_outages
+    def term_counts(self, terms: list[str]) -> tuple[int, dict[str, int]]:
+        """The number of passages, and how many match each FTS5 expression
+        (``"word"``, ``"word" OR "words"``), counting no further than the
+        posting budget, as on SQLite: a common word costs no more than a rare one."""
+        counts = {}
+        for term in terms:
+            tsq = TsQuery(term)
+            if not tsq.terms:
+                counts[term] = 0
+                continue
+            row = self.conn.execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM chunks WHERE model_id = %s AND words @@ {tsq.sql}"
+                f" LIMIT {POSTING_BUDGET + 1}) m",
+                [self.model, *tsq.params],
+            ).fetchone()
+            counts[term] = int(row[0]) if row else 0
+        return self.vector_count(), counts
+
+    def _words(self, q: SearchQuery, depth: int = CANDIDATES) -> list[tuple[int, float]]:
         expression = fts_expression(q.text)
         if expression is None:
             return []
@@ -414,7 +472,7 @@ class PgStore(Store):
             matches += f" ORDER BY id DESC LIMIT {POSTING_BUDGET}"
         rows = self.conn.execute(
             f"SELECT id, {score} AS score FROM ({matches}) m ORDER BY score DESC, id DESC LIMIT %s",
-            [*score_params, self.model, *tsq.params, *params, CANDIDATES],
+            [*score_params, self.model, *tsq.params, *params, depth],
         )
         return [(int(r[0]), float(r[1])) for r in rows]
 
@@ -464,7 +522,7 @@ class PgStore(Store):
             out.append(int(row[0]) if row else 0)
         return out
 
-    def _dense(self, q: SearchQuery, vector: np.ndarray) -> list[tuple[int, float]]:
+    def _dense(self, q: SearchQuery, vector: np.ndarray, depth: int = CANDIDATES) -> list[tuple[int, float]]:
         where, params = _filters(q)
         distance = f"embedding::halfvec({self.dim}) <=> %s::halfvec({self.dim})"
         with self.conn.transaction():
@@ -474,21 +532,21 @@ class PgStore(Store):
                     f"WITH allowed AS MATERIALIZED (SELECT id, embedding FROM chunks"
                     f" WHERE model_id = {self.model}{where})"
                     f" SELECT id, {distance} AS d FROM allowed ORDER BY d LIMIT %s",
-                    [*params, np.asarray(vector, dtype=np.float32), CANDIDATES],
+                    [*params, np.asarray(vector, dtype=np.float32), depth],
                 ).fetchall()
             else:
-                self.conn.execute(f"SET LOCAL hnsw.ef_search = {EF_SEARCH}")
-                if where:
+                self.conn.execute(f"SET LOCAL hnsw.ef_search = {min(MAX_EF_SEARCH, max(EF_SEARCH, depth))}")
+                if where or depth > EF_SEARCH:  # past ef_search, only an iterative scan goes on
                     self.conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
                     self.conn.execute(f"SET LOCAL hnsw.max_scan_tuples = {MAX_SCAN_TUPLES}")
                 rows = self.conn.execute(
                     f"SELECT id, {distance} AS d FROM chunks WHERE model_id = {self.model}{where}"
                     " ORDER BY d LIMIT %s",
-                    [np.asarray(vector, dtype=np.float32), *params, CANDIDATES],
+                    [np.asarray(vector, dtype=np.float32), *params, depth],
                 ).fetchall()
         # Relaxed order may return neighbours slightly out of order.
         ranked = sorted(((int(r[0]), 1.0 - float(r[1])) for r in rows), key=lambda item: -item[1])
-        return ranked[:CANDIDATES]
+        return ranked[:depth]
 
     def _few(self, where: str, params: list[object]) -> bool:
         row = self.conn.execute(

@@ -315,3 +315,40 @@ def test_operators_match_as_on_sqlite(tmp_path: Path, pg: PgStore, text: str) ->
     catalog.close()
     assert theirs, "the case matches something"
     assert sorted(ours) == sorted(theirs)
+
+
+def test_what_the_index_asks_of_a_store_beyond_search(pg: PgStore, meetings: list[Indexed]) -> None:
+    """Searches drawn deeper than a page (a section filter above the store),
+    the chunks inside a meeting's spans, a generation that moves with every
+    change, and how many passages hold each term."""
+    before = pg.generation()
+    fill(pg, meetings)
+    after = pg.generation()
+    assert after > before
+    query = SearchQuery("council")
+    vector = meetings[0].vectors[0]
+    for copy in range(1, 4):  # past CANDIDATES passages: only a deeper draw returns them all
+        for m in meetings:
+            chunks = [
+                Chunk.from_dict({**c.to_dict(), "id": None, "meeting_id": 10 * copy + m.meeting_id})
+                for c in m.chunks
+            ]
+            pg.index_meeting(10 * copy + m.meeting_id, chunks, m.vectors, "v1", body=m.body)
+    every = pg.vector_count()
+    assert every > CANDIDATES
+    shallow, deep = pg.search(query, vector, depth=3), pg.search(query, vector, depth=every)
+    assert len(shallow["dense"]) == 3 and len(shallow["bm25"]) <= 3
+    assert len(deep["dense"]) == every, "an iterative scan walks past ef_search"
+    assert [round(d, 3) for _, d in deep["dense"][:3]] == [round(d, 3) for _, d in shallow["dense"]]
+    first = meetings[0]
+    start, end = first.chunks[2].start, first.chunks[5].start
+    inside = pg.chunks_within({first.meeting_id: [(start, end)]})
+    assert sorted(pg.chunks(list(inside))[i].seq for i in inside) == [2, 3, 4]
+    assert pg.chunks_within({}) == frozenset()
+    total, counts = pg.term_counts(['"council"', '"roll call"', '"roll" OR "rolls"', '"zyzzyva"'])
+    assert total == pg.vector_count()
+    assert (
+        counts['"council"'] > counts['"roll" OR "rolls"'] >= counts['"roll call"'] > 0 == counts['"zyzzyva"']
+    )
+    pg.delete_meeting(first.meeting_id)
+    assert pg.generation() > after
