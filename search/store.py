@@ -9,7 +9,6 @@ few row ranges and the scan skips everything else.
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
 import uuid
@@ -22,8 +21,10 @@ from catalog.db import transaction
 from catalog.errors import QueryError
 from catalog.migrations import apply_migrations
 from catalog.types import Chunk
+from search import vectors as vectors_file
 from search.fusion import Ranked
 from search.query import SearchQuery, fts_expression, or_terms
+from search.vectors import EXACT_BELOW, VectorMap
 
 CANDIDATES = 200
 # BM25 scores every passage that holds any OR-ed word, about 14 µs each on
@@ -36,6 +37,9 @@ POSTING_BUDGET = 12_000
 # bm25() weights of the FTS5 columns (text, speaker): a name in the query
 # should favour that speaker's passages without outweighing what was said.
 BM25_WEIGHTS = (1.0, 1.0)
+# Past this many separate chunk-id ranges a filter joins instead (SQLite
+# limits an expression's depth to 1,000).
+MAX_RANGES = 400
 
 SQLITE_MIGRATIONS: list[tuple[int, str]] = [
     (
@@ -170,10 +174,13 @@ class SQLiteStore(Store):
         self.vectors_dir = vectors_dir
         apply_migrations(conn, "search_sqlite", SQLITE_MIGRATIONS)
         self._generation = -1
-        self._rows = 0
-        self._matrix: np.ndarray | None = None
+        self._map: VectorMap | None = None
         self._chunk_of_row = np.zeros(0, dtype=np.int64)
+        # Each meeting's vector rows and chunk ids, [first, last + 1).
         self._ranges: dict[int, tuple[int, int]] = {}
+        self._id_ranges: dict[int, tuple[int, int]] = {}
+        # Allowed rows past which the int8 copy narrows the float32 scan.
+        self.exact_below = EXACT_BELOW
 
     # -- writing --------------------------------------------------------
     def _vector_file(self, dim: int) -> Path:
@@ -218,14 +225,7 @@ class SQLiteStore(Store):
                 self.conn.execute("DELETE FROM chunks WHERE meeting_id = ?", (meeting_id,))
                 self.conn.execute("DELETE FROM indexed_meetings WHERE meeting_id = ?", (meeting_id,))
             if len(chunks):
-                path = self._vector_file(vectors.shape[1])
-                with path.open("ab") as fh:
-                    first_row = fh.tell() // (4 * vectors.shape[1])
-                    fh.seek(first_row * 4 * vectors.shape[1])
-                    fh.truncate()
-                    fh.write(vectors.tobytes())
-                    fh.flush()
-                    os.fsync(fh.fileno())
+                first_row = vectors_file.append(self._vector_file(vectors.shape[1]), vectors)
                 existing = self._chunk_ids(meeting_id) if same_chunks else []
                 for offset, chunk in enumerate(chunks):
                     if same_chunks:
@@ -284,7 +284,9 @@ class SQLiteStore(Store):
             )
         if old:
             # Readers that still map it keep a valid mapping after unlink.
-            (self.vectors_dir / old["filename"]).unlink(missing_ok=True)
+            old_path = self.vectors_dir / old["filename"]
+            old_path.unlink(missing_ok=True)
+            vectors_file.int8_path(old_path).unlink(missing_ok=True)
 
     # -- reading --------------------------------------------------------
     def chunks(self, ids: list[int]) -> dict[int, Chunk]:
@@ -343,21 +345,44 @@ class SQLiteStore(Store):
             if terms and len(terms) > 1:
                 expression = " OR ".join(self._affordable(terms))
             newest_first_from = self._budget_start(expression, q)
+        scope, params = self._scope(q)
         try:
             rows = self.conn.execute(
-                "SELECT c.id, f.rank FROM chunks_fts f"
-                " JOIN chunks c ON c.id = f.rowid"
-                " JOIN meetings m ON m.id = c.meeting_id JOIN bodies b ON b.id = m.body_id"
-                " WHERE chunks_fts MATCH ? AND f.rank MATCH ? AND f.rowid >= ?"
-                + FILTER_SQL
+                "SELECT f.rowid, f.rank FROM chunks_fts f"
+                + scope[0]
+                + " WHERE chunks_fts MATCH ? AND f.rank MATCH ? AND f.rowid >= ?"
+                + scope[1]
                 + " ORDER BY f.rank LIMIT ?",
-                [expression, _rank_function(), newest_first_from, *_filter_params(q), CANDIDATES],
+                [expression, _rank_function(), newest_first_from, *params, CANDIDATES],
             )
             return [(r[0], -r[1]) for r in rows]
         except sqlite3.OperationalError as exc:
             # fts_expression only emits quoted terms, so this is a bug, but a
             # user must still get a message rather than a traceback.
             raise QueryError(f"Could not search for {q.text!r}: {exc}") from None
+
+    def _scope(self, q: SearchQuery) -> tuple[tuple[str, str], list[object]]:
+        """The join and the WHERE clause that keep a keyword search inside
+        the query's filters. A meeting's chunk ids are one range, so body,
+        date and meeting filters become rowid ranges that FTS5 checks
+        without joining every match to its meeting; a speaker filter (or a
+        meeting this model has not indexed) joins."""
+        if not q.has_filters:
+            return ("", ""), []
+        self._refresh()
+        meetings = self._meetings(q) if not q.speaker else None
+        if meetings is not None and all(m in self._id_ranges for m in meetings):
+            ranges = _merge(sorted(self._id_ranges[m] for m in meetings))
+            if len(ranges) <= MAX_RANGES:
+                if not ranges:
+                    return ("", " AND 0"), []
+                clause = " OR ".join("(f.rowid >= ? AND f.rowid < ?)" for _ in ranges)
+                return ("", f" AND ({clause})"), [v for r in ranges for v in r]
+        join = (
+            " JOIN chunks c ON c.id = f.rowid"
+            " JOIN meetings m ON m.id = c.meeting_id JOIN bodies b ON b.id = m.body_id"
+        )
+        return (join, FILTER_SQL), _filter_params(q)
 
     def _affordable(self, terms: list[str]) -> list[str]:
         """The rarest terms whose passages fit the posting budget (at least one)."""
@@ -378,19 +403,15 @@ class SQLiteStore(Store):
         then keywords rank the newest ones, which a monitor cares most about.
         Counted within the query's filters: the newest passages overall may
         all lie outside them (an older meeting, an earlier year)."""
-        if q.has_filters:
-            row = self.conn.execute(
-                "SELECT f.rowid FROM chunks_fts f"
-                " JOIN chunks c ON c.id = f.rowid"
-                " JOIN meetings m ON m.id = c.meeting_id JOIN bodies b ON b.id = m.body_id"
-                " WHERE chunks_fts MATCH ?" + FILTER_SQL + " ORDER BY f.rowid DESC LIMIT 1 OFFSET ?",
-                [expression, *_filter_params(q), POSTING_BUDGET],
-            ).fetchone()
-        else:
-            row = self.conn.execute(
-                "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?",
-                (expression, POSTING_BUDGET),
-            ).fetchone()
+        scope, params = self._scope(q)
+        row = self.conn.execute(
+            "SELECT f.rowid FROM chunks_fts f"
+            + scope[0]
+            + " WHERE chunks_fts MATCH ?"
+            + scope[1]
+            + " ORDER BY f.rowid DESC LIMIT 1 OFFSET ?",
+            [expression, *params, POSTING_BUDGET],
+        ).fetchone()
         return int(row[0]) + 1 if row else 0
 
     def _passages_with(self, term: str) -> int:
@@ -417,23 +438,29 @@ class SQLiteStore(Store):
             (self.model_id,),
         ).fetchall()
         self._generation = generation
+        self._map = None
+        self._chunk_of_row = np.zeros(0, dtype=np.int64)
+        self._ranges, self._id_ranges = {}, {}
         if info is None or not mapped:
-            self._matrix, self._rows = None, 0
-            self._chunk_of_row = np.zeros(0, dtype=np.int64)
-            self._ranges = {}
             return
         table = np.array(mapped, dtype=np.int64)
         rows = int(table[-1, 0]) + 1
         self._chunk_of_row = np.full(rows, -1, dtype=np.int64)
         self._chunk_of_row[table[:, 0]] = table[:, 1]
-        self._ranges = {}
-        for meeting, row_index in zip(table[:, 2].tolist(), table[:, 0].tolist(), strict=True):
-            first, end = self._ranges.get(meeting, (row_index, row_index + 1))
-            self._ranges[meeting] = (min(first, row_index), max(end, row_index + 1))
-        self._matrix = np.memmap(
-            self.vectors_dir / info["filename"], dtype=np.float32, mode="r", shape=(rows, info["dim"])
-        )
-        self._rows = rows
+        self._ranges = _spans(table[:, 2], table[:, 0])
+        self._id_ranges = _spans(table[:, 2], table[:, 1])
+        self._map = VectorMap(self.vectors_dir / info["filename"], rows, info["dim"], self._chunk_of_row >= 0)
+
+    def _meetings(self, q: SearchQuery) -> list[int]:
+        """The meetings that pass a query's body, date and meeting filters."""
+        return [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT m.id FROM meetings m JOIN bodies b ON b.id = m.body_id"
+                " WHERE 1 = 1" + FILTER_SQL.replace("c.speaker", "NULL"),
+                _filter_params(q),
+            )
+        ]
 
     def _allowed_rows(self, q: SearchQuery) -> list[slice] | np.ndarray | None:
         """Row ranges (or rows) that pass the filters; None means all."""
@@ -450,37 +477,38 @@ class SQLiteStore(Store):
                 )
             ]
             return np.array(sorted(ids), dtype=np.int64)
-        meetings = [
-            r[0]
-            for r in self.conn.execute(
-                "SELECT m.id FROM meetings m JOIN bodies b ON b.id = m.body_id"
-                " WHERE 1 = 1" + FILTER_SQL.replace("c.speaker", "NULL"),
-                _filter_params(q),
-            )
-        ]
-        return [slice(*self._ranges[m]) for m in meetings if m in self._ranges]
+        return [slice(*self._ranges[m]) for m in self._meetings(q) if m in self._ranges]
 
     def _dense(self, q: SearchQuery, vector: np.ndarray) -> list[tuple[int, float]]:
         self._refresh()
-        if self._matrix is None:
+        if self._map is None:
             return []
-        vector = vector.astype(np.float32)
-        allowed = self._allowed_rows(q)
-        if allowed is None:
-            rows = np.arange(self._rows)
-            scores = self._matrix @ vector
-        elif isinstance(allowed, np.ndarray):
-            rows = allowed
-            scores = self._matrix[rows] @ vector if len(rows) else np.zeros(0, dtype=np.float32)
+        rows, scores = self._map.top(vector, CANDIDATES, self._allowed_rows(q), self.exact_below)
+        return list(zip(self._chunk_of_row[rows].tolist(), scores.tolist(), strict=True))
+
+
+def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted [first, end) ranges with touching ones joined."""
+    out: list[tuple[int, int]] = []
+    for first, end in ranges:
+        if out and first <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
         else:
-            rows = np.concatenate([np.arange(s.start, s.stop) for s in allowed] or [np.zeros(0, np.int64)])
-            parts = [self._matrix[s] @ vector for s in allowed]
-            scores = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
-        chunk_ids = self._chunk_of_row[rows]
-        scores = np.where(chunk_ids >= 0, scores, -np.inf)
-        top = min(CANDIDATES, len(scores))
-        if top == 0:
-            return []
-        best = np.argpartition(-scores, top - 1)[:top]
-        best = best[np.argsort(-scores[best])]
-        return [(int(chunk_ids[i]), float(scores[i])) for i in best if np.isfinite(scores[i])]
+            out.append((first, end))
+    return out
+
+
+def _spans(meetings: np.ndarray, values: np.ndarray) -> dict[int, tuple[int, int]]:
+    """Each meeting's [first, last + 1) of ``values`` (rows or chunk ids),
+    which are contiguous per meeting: a meeting is written in one
+    transaction. A meeting whose values are not contiguous is left out."""
+    order = np.lexsort((values, meetings))
+    meetings, values = meetings[order], values[order]
+    starts = np.flatnonzero(np.r_[True, meetings[1:] != meetings[:-1]])
+    ends = np.r_[starts[1:], len(meetings)]
+    out = {}
+    for first, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        low, high = int(values[first]), int(values[end - 1]) + 1
+        if high - low == end - first:
+            out[int(meetings[first])] = (low, high)
+    return out
