@@ -9,6 +9,7 @@ MATCH expression is always valid.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from catalog.errors import QueryError
@@ -118,29 +119,47 @@ def _is_noise(term: str) -> bool:
     return term.strip('"').lower() in NOISE
 
 
-def or_terms(text: str) -> list[str] | None:
+Expand = Callable[[str], list[str]]
+
+
+def _widen(parts: list[tuple[str, str]], expand: Expand | None) -> list[tuple[str, str]]:
+    """Each plain word or compound OR-ed with its spellings in the index
+    (``expand`` maps an FTS5 item to other items, see search/variants.py)."""
+    if expand is None:
+        return parts
+    out = []
+    for item, kind in parts:
+        others = expand(item) if kind in ("word", "compound") else []
+        out.append(("(" + " OR ".join([item, *others]) + ")" if others else item, kind))
+    return out
+
+
+def or_terms(text: str, expand: Expand | None = None) -> list[str] | None:
     """The OR-ed terms of a natural-language query, as ``fts_expression``
     joins them; None when the user typed operators, phrases or prefixes,
     whose meaning must be kept exactly."""
     if is_strict(text) or any(kind == "op" for _, kind in _parts(text)):
         return None
     parts = _parts(text)
-    return [item for item, _ in [p for p in parts if not (p[1] == "word" and _is_noise(p[0]))] or parts]
+    kept = [p for p in parts if not (p[1] == "word" and _is_noise(p[0]))] or parts
+    return [item for item, _ in _widen(kept, expand)]
 
 
-def fts_expression(text: str) -> str | None:
+def fts_expression(text: str, expand: Expand | None = None) -> str | None:
     """Build an FTS5 MATCH string: quoted phrases and words, optional
     ``word*`` prefixes and AND/OR/NOT between terms. Plain words are OR-ed so
     that a natural sentence still finds passages using only some of its
     words; BM25 ranks passages with more of them first. In such a sentence,
     stopwords and question scaffolding are left out unless nothing else is
-    left; with explicit operators every word stays, as typed."""
+    left; with explicit operators every word stays, as typed. ``expand``
+    adds each word's other spellings as alternatives."""
     parts = _parts(text)
     explicit = any(kind == "op" for _, kind in parts)
     if not explicit:
         parts = [p for p in parts if not (p[1] == "word" and _is_noise(p[0]))] or parts
     if not parts:
         return None
+    parts = _widen(parts, expand)
     joiner = " AND " if explicit else " OR "
     out = [parts[0][0]]
     for (_, prev), (item, kind) in zip(parts, parts[1:], strict=False):

@@ -21,9 +21,11 @@ from catalog.db import transaction
 from catalog.errors import QueryError
 from catalog.migrations import apply_migrations
 from catalog.types import Chunk
+from search import variants
 from search import vectors as vectors_file
 from search.fusion import Ranked
 from search.query import SearchQuery, fts_expression, or_terms
+from search.schema import SQLITE_MIGRATIONS
 from search.vectors import EXACT_BELOW, VectorMap
 
 CANDIDATES = 200
@@ -40,80 +42,11 @@ BM25_WEIGHTS = (1.0, 1.0)
 # Past this many separate chunk-id ranges a filter joins instead (SQLite
 # limits an expression's depth to 1,000).
 MAX_RANGES = 400
-
-SQLITE_MIGRATIONS: list[tuple[int, str]] = [
-    (
-        1,
-        """
-        CREATE VIRTUAL TABLE chunks_fts USING fts5(
-            text, content='chunks', content_rowid='id', tokenize='porter unicode61'
-        );
-        CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
-            INSERT INTO chunks_fts (rowid, text) VALUES (new.id, new.text);
-        END;
-        CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
-            INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
-        END;
-        CREATE TRIGGER chunks_au AFTER UPDATE ON chunks BEGIN
-            INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
-            INSERT INTO chunks_fts (rowid, text) VALUES (new.id, new.text);
-        END;
-        CREATE INDEX chunks_speaker ON chunks(speaker COLLATE NOCASE);
-        -- Which file holds a model's vectors; a rebuild writes a new file.
-        CREATE TABLE vector_files (
-            model TEXT PRIMARY KEY,
-            filename TEXT NOT NULL,
-            dim INTEGER NOT NULL
-        );
-        CREATE TABLE chunk_vectors (
-            model TEXT NOT NULL,
-            row INTEGER NOT NULL,
-            chunk_id INTEGER NOT NULL REFERENCES chunks(id) ON DELETE CASCADE,
-            meeting_id INTEGER NOT NULL,
-            PRIMARY KEY (model, row)
-        ) WITHOUT ROWID;
-        CREATE INDEX chunk_vectors_chunk ON chunk_vectors(chunk_id);
-        -- What each meeting was indexed with, so a rerun skips finished work
-        -- and a new model or chunker re-indexes.
-        CREATE TABLE indexed_meetings (
-            meeting_id INTEGER NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
-            model TEXT NOT NULL,
-            version TEXT NOT NULL,
-            PRIMARY KEY (meeting_id, model)
-        );
-        -- Bumped on every write, so readers know when to refresh their maps.
-        CREATE TABLE index_generation (model TEXT PRIMARY KEY, generation INTEGER NOT NULL);
-        """,
-    ),
-    (
-        2,
-        """
-        -- The speaker's name becomes a second column, so that "Ruiz" or a
-        -- question naming who spoke finds that person's passages. The table
-        -- reads its content from chunks, so a rebuild fills it in place.
-        DROP TRIGGER chunks_ai;
-        DROP TRIGGER chunks_ad;
-        DROP TRIGGER chunks_au;
-        DROP TABLE chunks_fts;
-        CREATE VIRTUAL TABLE chunks_fts USING fts5(
-            text, speaker, content='chunks', content_rowid='id', tokenize='porter unicode61'
-        );
-        CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
-            INSERT INTO chunks_fts (rowid, text, speaker) VALUES (new.id, new.text, new.speaker);
-        END;
-        CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
-            INSERT INTO chunks_fts (chunks_fts, rowid, text, speaker)
-                VALUES ('delete', old.id, old.text, old.speaker);
-        END;
-        CREATE TRIGGER chunks_au AFTER UPDATE ON chunks BEGIN
-            INSERT INTO chunks_fts (chunks_fts, rowid, text, speaker)
-                VALUES ('delete', old.id, old.text, old.speaker);
-            INSERT INTO chunks_fts (rowid, text, speaker) VALUES (new.id, new.text, new.speaker);
-        END;
-        INSERT INTO chunks_fts (chunks_fts) VALUES ('rebuild');
-        """,
-    ),
-]
+# A name's spellings widen a query only where both are rare: in at most
+# this many passages, or this share of a large store's (1 in RARE_SHARE).
+RARE_DOCS = 50
+RARE_SHARE = 2_000
+MAX_SPELLINGS = 8
 
 FILTER_SQL = (
     " AND (? IS NULL OR b.name = ? COLLATE NOCASE)"
@@ -173,6 +106,14 @@ class SQLiteStore(Store):
         self.model_id = model_id
         self.vectors_dir = vectors_dir
         apply_migrations(conn, "search_sqlite", SQLITE_MIGRATIONS)
+        self._has_variants = (
+            conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'term_variants_todo'"
+            ).fetchone()
+            is not None
+        )
+        if self._has_variants:
+            self._fill_variants()
         self._generation = -1
         self._map: VectorMap | None = None
         self._chunk_of_row = np.zeros(0, dtype=np.int64)
@@ -240,6 +181,8 @@ class SQLiteStore(Store):
                         "INSERT INTO chunk_vectors (model, row, chunk_id, meeting_id) VALUES (?, ?, ?, ?)",
                         (self.model_id, first_row + offset, chunk.id, meeting_id),
                     )
+            if not same_chunks:
+                self._add_variants([c.text for c in chunks], [c.speaker or "" for c in chunks])
             self.conn.execute(
                 "INSERT INTO indexed_meetings (meeting_id, model, version) VALUES (?, ?, ?)",
                 (meeting_id, self.model_id, version),
@@ -317,6 +260,89 @@ class SQLiteStore(Store):
         self.conn.execute(
             "UPDATE chunks SET speaker = ? WHERE meeting_id = ? AND speaker = ?", (new, meeting_id, old)
         )
+        self._add_variants([], [new])
+
+    # -- spellings ------------------------------------------------------
+    def add_roster(self, names: list[str]) -> None:
+        """Names of people and places a body's meetings mention (members,
+        staff, a configured vocabulary): their spellings in transcripts are
+        matched a little more freely (search/variants.py)."""
+        with transaction(self.conn):
+            self._add_variants([], names)
+
+    def _add_variants(self, texts: list[str], roster: list[str]) -> None:
+        if not self._has_variants:
+            return
+        rows = [(k, v, 0) for k, v in variants.vocabulary(texts)]
+        rows += [(k, v, 1) for k, v in variants.vocabulary(dict.fromkeys(r for r in roster if r))]
+        self.conn.executemany(
+            "INSERT INTO term_variants (key, variant, roster) VALUES (?, ?, ?)"
+            " ON CONFLICT (key, variant) DO UPDATE SET roster = max(roster, excluded.roster)",
+            rows,
+        )
+
+    def _fill_variants(self) -> None:
+        """Read in the variants of meetings indexed before the table existed,
+        one meeting per transaction, so an interrupted upgrade resumes. A
+        read-only connection leaves the work to the next writer."""
+        todo = [r[0] for r in self.conn.execute("SELECT meeting_id FROM term_variants_todo")]
+        for meeting_id in todo:
+            try:
+                with transaction(self.conn):
+                    rows = self.conn.execute(
+                        "SELECT text, speaker FROM chunks WHERE meeting_id = ?", (meeting_id,)
+                    ).fetchall()
+                    self._add_variants([r[0] for r in rows], [r[1] or "" for r in rows])
+                    self.conn.execute("DELETE FROM term_variants_todo WHERE meeting_id = ?", (meeting_id,))
+            except sqlite3.OperationalError as exc:
+                if "readonly" in str(exc):
+                    return
+                raise
+
+    def _spellings(self, item: str) -> list[str]:
+        """Other FTS5 items for a query's word or compound: the written forms
+        of its code, and rare words that sound like a rare or known name."""
+        tokens = item.strip('"').split()
+        joined = "".join(tokens)
+        if not self._has_variants:
+            return []
+        found = [
+            r[0]
+            for r in self.conn.execute("SELECT variant FROM term_variants WHERE key = ?", ("#" + joined,))
+        ]
+        if sum(ch.isdigit() for ch in joined) >= 3:
+            found += [
+                r[1]
+                for r in self.conn.execute(
+                    "SELECT key, variant FROM term_variants"
+                    " WHERE key > '#' AND key < '$' AND length(key) = ?",
+                    (len(joined) + 1,),
+                )
+                if variants.codes_close("#" + joined, r[0])
+            ]
+        if len(tokens) == 1 and (key := variants.name_key(joined)):
+            found += self._sounds_like(joined, key)
+        return ['"' + v + '"' for v in dict.fromkeys(found) if v != " ".join(tokens)][:MAX_SPELLINGS]
+
+    def _sounds_like(self, word: str, key: str) -> list[str]:
+        """Rare indexed words that may be ``word`` misheard, when ``word``
+        itself is rare in the index or a known name: a common word ("police")
+        keeps its meaning, and so does a common word like it ("place")."""
+        rare = max(RARE_DOCS, self.vector_count() // RARE_SHARE)
+        known = self.conn.execute(
+            "SELECT 1 FROM term_variants WHERE key = ? AND variant = ? AND roster = 1", (key, word)
+        ).fetchone()
+        if not known and self._passages_with(f'"{word}"', rare + 1) > rare:
+            return []
+        prefix = key[:2]
+        candidates = [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT variant FROM term_variants WHERE key >= ? AND key < ?", (prefix, prefix + "\uffff")
+            )
+            if variants.sounds_like(word, r[0])
+        ]
+        return [c for c in candidates if 0 < self._passages_with(f'"{c}"', rare + 1) <= rare]
 
     def has_speaker(self, speaker: str) -> bool:
         row = self.conn.execute(
@@ -336,12 +362,12 @@ class SQLiteStore(Store):
         return ranked
 
     def _bm25(self, q: SearchQuery) -> list[tuple[int, float]]:
-        expression = fts_expression(q.text)
+        expression = fts_expression(q.text, self._spellings)
         if expression is None:
             return []
         newest_first_from = 0
         if self.vector_count() > POSTING_BUDGET:
-            terms = or_terms(q.text)
+            terms = or_terms(q.text, self._spellings)
             if terms and len(terms) > 1:
                 expression = " OR ".join(self._affordable(terms))
             newest_first_from = self._budget_start(expression, q)
@@ -414,11 +440,11 @@ class SQLiteStore(Store):
         ).fetchone()
         return int(row[0]) + 1 if row else 0
 
-    def _passages_with(self, term: str) -> int:
+    def _passages_with(self, term: str, stop: int = POSTING_BUDGET + 1) -> int:
         # Counting stops past the budget: a common word costs no more than a rare one.
         row = self.conn.execute(
             "SELECT count(*) FROM (SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT ?)",
-            (term, POSTING_BUDGET + 1),
+            (term, stop),
         ).fetchone()
         return int(row[0])
 

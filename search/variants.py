@@ -103,4 +103,5 @@ def codes_close(typed: str, candidate: str) -> bool:
     digits = [i for i, ch in enumerate(typed) if ch.isdigit()]
     if len(digits) < 3 or [i for i, ch in enumerate(candidate) if ch.isdigit()] != digits:
         return False
-    return sum(a != b for a, b in zip(typed, candidate, strict=True)) == 1
+    changed = [a for a, b in zip(typed, candidate, strict=True) if a != b]
+    return len(changed) == 1 and changed[0].isdigit()
