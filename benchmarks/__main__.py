@@ -5,7 +5,16 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["pipeline", "transcription", "diarization", "retrieval", "judged", "alert_threshold", "load", "scale"]
+BENCHMARKS = [
+    "pipeline",
+    "transcription",
+    "diarization",
+    "retrieval",
+    "judged",
+    "alert_threshold",
+    "load",
+    "scale",
+]
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or BENCHMARKS:

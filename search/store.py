@@ -302,7 +302,7 @@ class SQLiteStore(Store):
     def _spellings(self, item: str) -> list[str]:
         """Other FTS5 items for a query's word or compound: the written forms
         of its code, and rare words that sound like a rare or known name."""
-        tokens = item.strip('"').split()
+        tokens = item.strip('"').lower().split()
         joined = "".join(tokens)
         if not self._has_variants:
             return []

@@ -7,7 +7,8 @@ the index keeps a table of variants by key (``SQLiteStore`` owns it):
 - codes, numbers with letters: the key is the lowercased letters and digits
   run together ("#287g", "#sb54"), the variant is the phrase FTS5 tokenises
   the written form into ("287 g", "287g", "28 7g"); dotted acronyms ("I.C.E.")
-  key as the word they spell ("#ice" → "i c e");
+  and words split by apostrophes or hyphens ("Wet'suwet'en") key as the word
+  they spell ("#ice" → "i c e");
 - words that may be names: the key is their Metaphone code, the variant the
   word itself.
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import cache
 
 TOKEN = re.compile(r"\w+", re.UNICODE)
 # 287(g), 287-G, 28-7G, 287 (g), 287G: digits (hyphen-split too), then one
@@ -33,6 +35,8 @@ NUMBER_LETTER = re.compile(
 LETTER_NUMBER = re.compile(r"(?<![\w.])((?:[A-Z]\.){1,3}|[A-Z]{1,3})[\s-]?(\d+)(?![\w.]\w)")
 # I.C.E., U.S.
 DOTTED = re.compile(r"(?<![\w.])((?:[A-Za-z]\.){2,})(?!\w)")
+# Wet'suwet'en, COVID-19: one word to a reader, several tokens to FTS5.
+JOINED = re.compile(r"(?<![\w'’-])(?=[\w'’-]*[^\W\d_])\w+(?:['’-]\w+)+")
 NAME_MIN_LETTERS = 4
 
 
@@ -40,12 +44,12 @@ def code_keys(text: str) -> list[tuple[str, str]]:
     """``(key, phrase)`` for each code written in ``text``: the key joins its
     letters and digits, the phrase is the FTS5 tokens of the written form."""
     found = []
-    for pattern in (NUMBER_LETTER, LETTER_NUMBER, DOTTED):
+    for pattern in (NUMBER_LETTER, LETTER_NUMBER, DOTTED, JOINED):
         for match in pattern.finditer(text):
             written = match.group(0)
             key = "#" + "".join(TOKEN.findall(written)).lower()
             found.append((key, " ".join(TOKEN.findall(written)).lower()))
-    return found
+    return list(dict.fromkeys(found))
 
 
 def name_key(word: str) -> str | None:
@@ -74,14 +78,30 @@ def vocabulary(texts: Iterable[str]) -> set[tuple[str, str]]:
     return out
 
 
+@cache
+def common_words() -> frozenset[str]:
+    """Whole English words of the bundled MiniLM's WordPiece vocabulary
+    (30,522 entries): the common words that two spellings of a name are not
+    both of. "police" and "palace" are; "Hutchins" and "Sawant" are not."""
+    from search.embed import _bundled_minilm
+
+    words = (_bundled_minilm() / "vocab.txt").read_text(encoding="utf-8").split()
+    return frozenset(w for w in words if w.isalpha())
+
+
 def sounds_like(typed: str, candidate: str) -> bool:
     """Whether ``candidate`` could be ``typed`` as Whisper heard it: the same
     sound (Metaphone) within a third of its letters in edits ("Hutchens",
     "Hutchins"), or the same first letter and sound within one edit and
-    spelling within one edit in five letters, two from eight ("Hutchings")."""
+    spelling within one edit in five letters, two from eight ("Hutchings").
+    Never two common words ("police", "palace"): one of them is a name."""
     import jellyfish
 
+    typed, candidate = typed.lower(), candidate.lower()
     if typed == candidate or len(typed) < NAME_MIN_LETTERS:
+        return False
+    common = common_words()
+    if typed in common and candidate in common:
         return False
     edits = jellyfish.damerau_levenshtein_distance(typed, candidate)
     sound, other = jellyfish.metaphone(typed), jellyfish.metaphone(candidate)
