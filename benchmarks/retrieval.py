@@ -31,6 +31,7 @@ from catalog import Catalog, Chunk, Hit, Meeting, Segment, Word
 from search.embed import Embedder, get_embedder
 from search.fusion import DEFAULT, Ranked, Weights, fuse, rrf
 from search.index import CHUNKER_VERSION, SearchIndex
+from search.match import QueryWord
 from search.query import SearchQuery, is_strict
 
 CACHE = ROOT / ".cache"
@@ -197,6 +198,7 @@ class Run:
     ranked: Ranked
     chunks: dict[int, Chunk]
     served: list[int]
+    words: list[QueryWord]
 
 
 def run(index: SearchIndex, queries: list[Judged]) -> list[Run]:
@@ -207,7 +209,8 @@ def run(index: SearchIndex, queries: list[Judged]) -> list[Run]:
         ranked = index.store.search(SearchQuery(q.text), vector)
         ids = list({cid for results in ranked.values() for cid, _ in results})
         hits = index.search(SearchQuery(q.text, limit=DEPTH))
-        out.append(Run(q, ranked, index.store.chunks(ids), [_chunk_of(h, spans) for h in hits]))
+        served = [_chunk_of(h, spans) for h in hits]
+        out.append(Run(q, ranked, index.store.chunks(ids), served, index.query_words(q.text)))
     return out
 
 
@@ -228,9 +231,13 @@ def _chunk_of(hit: Hit, spans: dict[int, list[tuple[float, float, int]]]) -> int
     raise AssertionError(f"no chunk spans {hit.context_start}-{hit.context_end} of meeting {hit.meeting_id}")
 
 
-def hybrid(weights: Weights = DEFAULT) -> Callable[[Run], list[int]]:
+def hybrid(
+    weights: Weights = DEFAULT, words: Callable[[Run], list[QueryWord] | None] = lambda r: r.words
+) -> Callable[[Run], list[int]]:
     def rank(r: Run) -> list[int]:
-        fused = fuse(r.ranked, r.chunks, keyword_only=is_strict(r.query.text), weights=weights)
+        fused = fuse(
+            r.ranked, r.chunks, keyword_only=is_strict(r.query.text), weights=weights, words=words(r)
+        )
         return [cid for cid, _ in fused]
 
     return rank
@@ -244,6 +251,7 @@ RETRIEVERS: dict[str, Callable[[Run], list[int]]] = {
 }
 ABLATIONS: dict[str, Callable[[Run], list[int]]] = {
     "hybrid, scores mixed only (no chunk records)": lambda r: [cid for cid, _ in fuse(r.ranked)],
+    "hybrid, keywords always count fully (issue 11's fusion)": hybrid(words=lambda r: None),
     "hybrid without the meeting pull": hybrid(replace(DEFAULT, meeting=0.0)),
     "hybrid without folding": hybrid(replace(DEFAULT, fold=0)),
     "hybrid without short-chunk damping": hybrid(replace(DEFAULT, short_words=0)),

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from catalog.types import Chunk
+from search.match import QueryWord, word_share
 
 RRF_K = 60
 WORDS = re.compile(r"\w+")
@@ -77,6 +78,7 @@ def fuse(
     keyword_only: bool = False,
     weights: Weights = DEFAULT,
     keep: int | None = None,
+    words: list[QueryWord] | None = None,
 ) -> list[tuple[int, float]]:
     """Merge ``{"bm25": [(chunk id, score)…], "dense": […]}`` into one
     ranking, best first; scores are comparable within one query only.
@@ -87,6 +89,8 @@ def fuse(
     (see ``query.is_strict``): a quoted phrase must appear in every result.
     ``keep`` stops folding once that many are listed: folding compares each
     candidate's words with those above it, and a page needs only its top.
+    ``words`` (the query's weighted content words, see search/match.py) lets
+    the query decide how much keywords count: see ``words_count``.
     """
     bm25 = dict(ranked.get("bm25", []))
     dense = dict(ranked.get("dense", []))
@@ -94,8 +98,8 @@ def fuse(
         for cid, score in bm25.items():
             chunk = chunks.get(cid)
             if chunk is not None and score > 0:
-                words = len(chunk.text.split())
-                bm25[cid] = score * min(1.0, words / weights.short_words) ** 0.5
+                length = len(chunk.text.split())
+                bm25[cid] = score * min(1.0, length / weights.short_words) ** 0.5
     pool = list(bm25) if keyword_only else list(dict.fromkeys([*bm25, *dense]))
     if not pool:
         return []
@@ -106,6 +110,8 @@ def fuse(
     zb = _standardise(bm25, pool, min(bm25.values(), default=0.0) if bm25_cut else 0.0, bm25_cut)
     zd = _standardise(dense, pool, min(dense.values(), default=0.0), True)
     trust = 1.0 if bm25_cut else _keyword_trust(bm25, len(pool))
+    if words and chunks is not None and not keyword_only:
+        trust *= words_count(ranked.get("bm25", []), chunks, words)
     scores = {c: weights.bm25 * trust * zb[c] + weights.dense * zd[c] for c in pool}
     if chunks is not None:
         scores = _context(scores, chunks, weights)
@@ -115,6 +121,24 @@ def fuse(
     if chunks is not None and weights.fold:
         ranking = _fold(ranking, chunks, weights.fold, keep)
     return ranking
+
+
+# How much of the query's word weight BM25's best passages must hold for
+# keywords to count fully, and below which they do not count at all.
+WORDS_FULL = 0.7
+WORDS_NONE = 0.4
+WORDS_TOP = 5
+
+
+def words_count(bm25: list[tuple[int, float]], chunks: Mapping[int, Chunk], words: list[QueryWord]) -> float:
+    """How much keywords count for this query, from 0 to 1: the largest share
+    of the query's word weight that one of BM25's best few passages holds. A
+    name or a code typed alone, or a topic in its own words, is held whole by
+    the passages that answer it; a remark described in other words shares
+    only its common words with any passage, and then BM25's ranking is noise
+    that would bury what the dense side found."""
+    held = max((word_share(chunks[cid], words) for cid, _ in bm25[:WORDS_TOP] if cid in chunks), default=0.0)
+    return min(1.0, max(0.0, (held - WORDS_NONE) / (WORDS_FULL - WORDS_NONE)))
 
 
 def _keyword_trust(bm25: dict[int, float], pool_size: int) -> float:

@@ -174,6 +174,26 @@ def is_strict(text: str) -> bool:
     return any(kind in ("phrase", "prefix") or item in ("AND", "NOT") for item, kind in _parts(text))
 
 
+def content_items(text: str) -> list[str]:
+    """The FTS5 items of a query's content: its words, compounds, phrases
+    and prefixes, less operators, what it excludes, and (unless nothing else
+    is left) stopwords and scaffolding; for weighing how much of a query a
+    passage holds."""
+    items: list[str] = []
+    negated = False
+    parts = _parts(text)
+    for item, kind in parts:
+        if kind == "op":
+            negated = item == "NOT"
+        elif negated:
+            negated = False
+        elif not (kind == "word" and _is_noise(item)):
+            items.append(item)
+    if not items:
+        items = [item for item, kind in parts if kind != "op"][:1]
+    return list(dict.fromkeys(items))
+
+
 def query_terms(text: str) -> tuple[list[str], list[list[str]]]:
     """The lowercased content words and the quoted phrases (as word lists)
     of a query, read as ``fts_expression`` reads them; for picking quotes."""

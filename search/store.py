@@ -99,6 +99,17 @@ class Store(ABC):
     def chunks(self, ids: list[int]) -> dict[int, Chunk]:
         """The records of these chunks, by id; ids no longer present are left out."""
 
+    def spellings(self, item: str) -> list[str]:
+        """Other FTS5 items that stand for a query's word or compound in
+        transcripts (search/variants.py); none where the store keeps none."""
+        return []
+
+    def term_counts(self, terms: list[str]) -> tuple[int, dict[str, int]]:
+        """The number of passages, and how many hold each FTS5 term (counts
+        may stop at a cap); a store that cannot say returns ``(0, {})`` and
+        match strength then rests on meaning alone."""
+        return 0, {}
+
 
 class SQLiteStore(Store):
     def __init__(self, conn: sqlite3.Connection, model_id: str, vectors_dir: Path) -> None:
@@ -120,6 +131,7 @@ class SQLiteStore(Store):
         # Each meeting's vector rows and chunk ids, [first, last + 1).
         self._ranges: dict[int, tuple[int, int]] = {}
         self._id_ranges: dict[int, tuple[int, int]] = {}
+        self._counts: dict[str, int] = {}  # passages per FTS5 term, capped
         # Allowed rows past which the int8 copy narrows the float32 scan.
         self.exact_below = EXACT_BELOW
 
@@ -299,7 +311,7 @@ class SQLiteStore(Store):
                     return
                 raise
 
-    def _spellings(self, item: str) -> list[str]:
+    def spellings(self, item: str) -> list[str]:
         """Other FTS5 items for a query's word or compound: the written forms
         of its code, and rare words that sound like a rare or known name."""
         tokens = item.strip('"').lower().split()
@@ -332,7 +344,7 @@ class SQLiteStore(Store):
         known = self.conn.execute(
             "SELECT 1 FROM term_variants WHERE key = ? AND variant = ? AND roster = 1", (key, word)
         ).fetchone()
-        if not known and self._passages_with(f'"{word}"', rare + 1) > rare:
+        if not known and self._passages_with(f'"{word}"') > rare:
             return []
         prefix = key[:2]
         candidates = [
@@ -342,7 +354,7 @@ class SQLiteStore(Store):
             )
             if variants.sounds_like(word, r[0])
         ]
-        return [c for c in candidates if 0 < self._passages_with(f'"{c}"', rare + 1) <= rare]
+        return [c for c in candidates if 0 < self._passages_with(f'"{c}"') <= rare]
 
     def has_speaker(self, speaker: str) -> bool:
         row = self.conn.execute(
@@ -362,12 +374,12 @@ class SQLiteStore(Store):
         return ranked
 
     def _bm25(self, q: SearchQuery) -> list[tuple[int, float]]:
-        expression = fts_expression(q.text, self._spellings)
+        expression = fts_expression(q.text, self.spellings)
         if expression is None:
             return []
         newest_first_from = 0
         if self.vector_count() > POSTING_BUDGET:
-            terms = or_terms(q.text, self._spellings)
+            terms = or_terms(q.text, self.spellings)
             if terms and len(terms) > 1:
                 expression = " OR ".join(self._affordable(terms))
             newest_first_from = self._budget_start(expression, q)
@@ -440,13 +452,24 @@ class SQLiteStore(Store):
         ).fetchone()
         return int(row[0]) + 1 if row else 0
 
-    def _passages_with(self, term: str, stop: int = POSTING_BUDGET + 1) -> int:
-        # Counting stops past the budget: a common word costs no more than a rare one.
-        row = self.conn.execute(
-            "SELECT count(*) FROM (SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT ?)",
-            (term, stop),
-        ).fetchone()
-        return int(row[0])
+    def _passages_with(self, term: str) -> int:
+        # Counting stops past the budget: a common word costs no more than a
+        # rare one. Remembered until the index changes: the budget, the
+        # spellings and the match strength all ask about the same words.
+        self._refresh()
+        if term not in self._counts:
+            row = self.conn.execute(
+                "SELECT count(*) FROM (SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT ?)",
+                (term, POSTING_BUDGET + 1),
+            ).fetchone()
+            if len(self._counts) > 10_000:
+                self._counts.clear()
+            self._counts[term] = int(row[0])
+        return self._counts[term]
+
+    def term_counts(self, terms: list[str]) -> tuple[int, dict[str, int]]:
+        self._refresh()
+        return int((self._chunk_of_row >= 0).sum()), {t: self._passages_with(t) for t in terms}
 
     def _refresh(self) -> None:
         """Map new rows since the last look; cheap when nothing changed."""
@@ -464,6 +487,7 @@ class SQLiteStore(Store):
             (self.model_id,),
         ).fetchall()
         self._generation = generation
+        self._counts.clear()
         self._map = None
         self._chunk_of_row = np.zeros(0, dtype=np.int64)
         self._ranges, self._id_ranges = {}, {}
