@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from catalog.types import Chunk
 from search.match import QueryWord, word_share
@@ -114,7 +114,9 @@ def fuse(
         trust *= words_count(ranked.get("bm25", []), chunks, words)
     scores = {c: weights.bm25 * trust * zb[c] + weights.dense * zd[c] for c in pool}
     if chunks is not None:
-        scores = _context(scores, chunks, weights)
+        # The meeting pull rests on where keywords cluster: a remark found
+        # by meaning alone gets none.
+        scores = _context(scores, chunks, replace(weights, meeting=weights.meeting * trust))
     ranking = sorted(scores.items(), key=lambda item: -item[1])
     if chunks is not None:
         ranking = _demote_loops(ranking, chunks)
