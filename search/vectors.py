@@ -88,7 +88,7 @@ class VectorMap:
             rows = allowed[self.live[allowed]]
             scores = self.exact[rows] @ vector
         elif sum(s.stop - s.start for s in allowed) >= exact_below and self.coarse is not None:
-            rows = np.sort(self._coarse(vector, allowed, max(RERANK, 4 * k)))
+            rows = np.sort(self._coarse(vector, allowed, max(RERANK, k)))
             rows = rows[self.live[rows]]
             scores = self.exact[rows] @ vector
         else:
