@@ -119,7 +119,7 @@ def fuse(
         scores = _context(scores, chunks, replace(weights, meeting=weights.meeting * trust))
     ranking = sorted(scores.items(), key=lambda item: -item[1])
     if chunks is not None:
-        ranking = _demote_loops(ranking, chunks)
+        ranking = _demote_loops(ranking, chunks, keep)
     if chunks is not None and weights.fold:
         ranking = _fold(ranking, chunks, weights.fold, keep)
     return ranking
@@ -220,22 +220,33 @@ LOOP_SHARE = 0.5
 
 def loop_share(text: str) -> float:
     words = WORDS.findall(text.lower())
-    triples = list(zip(words, words[1:], words[2:], strict=False))
-    return 1 - len(set(triples)) / len(triples) if triples else 0.0
+    if len(words) < 3:
+        return 0.0
+    return 1 - len(set(zip(words, words[1:], words[2:], strict=False))) / (len(words) - 2)
 
 
-def _demote_loops(ranking: list[tuple[int, float]], chunks: Mapping[int, Chunk]) -> list[tuple[int, float]]:
+def _demote_loops(
+    ranking: list[tuple[int, float]], chunks: Mapping[int, Chunk], keep: int | None = None
+) -> list[tuple[int, float]]:
     """Repetition loops of machine transcripts go below every other
     candidate: BM25 rewards their repeated words, and a reader never wants
     one in the first page. They stay in the list, in order, should nothing
-    else match."""
-    loops = {cid for cid, _ in ranking if cid in chunks and loop_share(chunks[cid].text) >= LOOP_SHARE}
+    else match. With ``keep``, only the top is checked, as far as a page of
+    that many needs even after folding drops most of what it reads."""
+    clean: list[tuple[int, float]] = []
+    loops: list[int] = []
+    for i, (cid, score) in enumerate(ranking):
+        if keep is not None and len(clean) >= 3 * keep + 10:
+            clean.extend(ranking[i:])
+            break
+        if cid in chunks and loop_share(chunks[cid].text) >= LOOP_SHARE:
+            loops.append(cid)
+        else:
+            clean.append((cid, score))
     if not loops:
         return ranking
-    rest = [(cid, score) for cid, score in ranking if cid not in loops]
-    floor = min((score for _, score in rest), default=0.0)
-    demoted = [cid for cid, _ in ranking if cid in loops]
-    return rest + [(cid, floor - 1.0 - i / len(demoted)) for i, cid in enumerate(demoted)]
+    floor = min((score for _, score in clean), default=0.0)
+    return clean + [(cid, floor - 1.0 - i / len(loops)) for i, cid in enumerate(loops)]
 
 
 SHINGLE = 4  # words
