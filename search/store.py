@@ -42,6 +42,9 @@ BM25_WEIGHTS = (1.0, 1.0)
 # Past this many separate chunk-id ranges a filter joins instead (SQLite
 # limits an expression's depth to 1,000).
 MAX_RANGES = 400
+# A filter allowing at most this many passages is searched range by range,
+# every match within it scored; a wider one goes through the posting budget.
+RANGE_SCAN = 100_000
 # A name's spellings widen a query only where both are rare: in at most
 # this many passages, or this share of a large store's (1 in RARE_SHARE).
 RARE_DOCS = 50
@@ -377,27 +380,46 @@ class SQLiteStore(Store):
         expression = fts_expression(q.text, self.spellings)
         if expression is None:
             return []
-        newest_first_from = 0
         if self.vector_count() > POSTING_BUDGET:
             terms = or_terms(q.text, self.spellings)
             if terms and len(terms) > 1:
                 expression = " OR ".join(self._affordable(terms))
-            newest_first_from = self._budget_start(expression, q)
-        scope, params = self._scope(q)
+        ranges = self._ranges_of(q)
         try:
-            rows = self.conn.execute(
-                "SELECT f.rowid, f.rank FROM chunks_fts f"
-                + scope[0]
-                + " WHERE chunks_fts MATCH ? AND f.rank MATCH ? AND f.rowid >= ?"
-                + scope[1]
-                + " ORDER BY f.rank LIMIT ?",
-                [expression, _rank_function(), newest_first_from, *params, CANDIDATES],
-            )
-            return [(r[0], -r[1]) for r in rows]
+            if ranges is not None and sum(end - first for first, end in ranges) <= RANGE_SCAN:
+                return self._bm25_in(expression, ranges) if ranges else []
+            return self._bm25_all(expression, q)
         except sqlite3.OperationalError as exc:
             # fts_expression only emits quoted terms, so this is a bug, but a
             # user must still get a message rather than a traceback.
             raise QueryError(f"Could not search for {q.text!r}: {exc}") from None
+
+    def _bm25_in(self, expression: str, ranges: list[tuple[int, int]]) -> list[tuple[int, float]]:
+        """BM25 within chunk-id ranges. Ranked by the ``rank`` column, FTS5
+        scores every match of the whole index before the ranges filter them
+        out; scored by ``bm25()`` in the select list, only the matches
+        inside the ranges are (about a fifth of the time at a million)."""
+        clause = " OR ".join("(rowid >= ? AND rowid < ?)" for _ in ranges)
+        weights = ", ".join(str(float(w)) for w in BM25_WEIGHTS)
+        rows = self.conn.execute(
+            f"SELECT rowid, bm25(chunks_fts, {weights}) AS score FROM chunks_fts"
+            f" WHERE chunks_fts MATCH ? AND ({clause}) ORDER BY score, rowid LIMIT ?",
+            [expression, *[v for r in ranges for v in r], CANDIDATES],
+        )
+        return [(r[0], -r[1]) for r in rows]
+
+    def _bm25_all(self, expression: str, q: SearchQuery) -> list[tuple[int, float]]:
+        newest_first_from = self._budget_start(expression, q) if self.vector_count() > POSTING_BUDGET else 0
+        scope, params = self._scope(q)
+        rows = self.conn.execute(
+            "SELECT f.rowid, f.rank FROM chunks_fts f"
+            + scope[0]
+            + " WHERE chunks_fts MATCH ? AND f.rank MATCH ? AND f.rowid >= ?"
+            + scope[1]
+            + " ORDER BY f.rank LIMIT ?",
+            [expression, _rank_function(), newest_first_from, *params, CANDIDATES],
+        )
+        return [(r[0], -r[1]) for r in rows]
 
     def _scope(self, q: SearchQuery) -> tuple[tuple[str, str], list[object]]:
         """The join and the WHERE clause that keep a keyword search inside
@@ -407,20 +429,30 @@ class SQLiteStore(Store):
         meeting this model has not indexed) joins."""
         if not q.has_filters:
             return ("", ""), []
-        self._refresh()
-        meetings = self._meetings(q) if not q.speaker else None
-        if meetings is not None and all(m in self._id_ranges for m in meetings):
-            ranges = _merge(sorted(self._id_ranges[m] for m in meetings))
-            if len(ranges) <= MAX_RANGES:
-                if not ranges:
-                    return ("", " AND 0"), []
-                clause = " OR ".join("(f.rowid >= ? AND f.rowid < ?)" for _ in ranges)
-                return ("", f" AND ({clause})"), [v for r in ranges for v in r]
+        ranges = self._ranges_of(q)
+        if ranges is not None:
+            if not ranges:
+                return ("", " AND 0"), []
+            clause = " OR ".join("(f.rowid >= ? AND f.rowid < ?)" for _ in ranges)
+            return ("", f" AND ({clause})"), [v for r in ranges for v in r]
         join = (
             " JOIN chunks c ON c.id = f.rowid"
             " JOIN meetings m ON m.id = c.meeting_id JOIN bodies b ON b.id = m.body_id"
         )
         return (join, FILTER_SQL), _filter_params(q)
+
+    def _ranges_of(self, q: SearchQuery) -> list[tuple[int, int]] | None:
+        """The chunk-id ranges of the meetings a query's filters allow,
+        newest first; None without filters, with a speaker filter, or where
+        ranges cannot stand for the filter."""
+        if not q.has_filters or q.speaker:
+            return None
+        self._refresh()
+        meetings = self._meetings(q)
+        if not all(m in self._id_ranges for m in meetings):
+            return None
+        ranges = _merge(sorted(self._id_ranges[m] for m in meetings))
+        return ranges[::-1] if len(ranges) <= MAX_RANGES else None
 
     def _affordable(self, terms: list[str]) -> list[str]:
         """The rarest terms whose passages fit the posting budget (at least one)."""
