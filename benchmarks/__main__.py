@@ -14,6 +14,10 @@ BENCHMARKS = [
     "alert_threshold",
     "load",
     "scale",
+    "votes",
+    "chapters",
+    "timeline",
+    "faults",
 ]
 
 if __name__ == "__main__":

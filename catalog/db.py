@@ -31,13 +31,22 @@ class StoredDiarization:
     prints: dict[str, list[float]]
 
 
-def connect(db_path: Path) -> sqlite3.Connection:
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    # Autocommit mode: transactions are opened explicitly with ``transaction``.
+def connect(db_path: Path, read_only: bool = False) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are opened explicitly
+    with ``transaction``). A read-only one refuses every write, so a web
+    request that only reads can never take the write lock; WAL lets it read
+    while a job writes."""
+    if not read_only:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(db_path, isolation_level=None, timeout=30, check_same_thread=False)
     conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
+    if read_only:
+        # Not a ``mode=ro`` URI: that needs the WAL's -shm file to exist
+        # already, which it does not once the last writer has closed.
+        conn.execute("PRAGMA query_only = ON")
+    else:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
     return conn
 
@@ -73,10 +82,13 @@ def _meeting(row: sqlite3.Row) -> Meeting:
 class Catalog:
     """Reads and writes the pipeline's records. All catalog SQL lives here."""
 
-    def __init__(self, db_path: Path):
+    def __init__(self, db_path: Path, read_only: bool = False):
+        """``read_only`` opens a connection that refuses writes and skips
+        the migrations, which a writer must have applied first."""
         self.db_path = db_path
-        self.conn = connect(db_path)
-        apply_migrations(self.conn, "catalog", CATALOG_MIGRATIONS)
+        self.conn = connect(db_path, read_only)
+        if not read_only:
+            apply_migrations(self.conn, "catalog", CATALOG_MIGRATIONS)
 
     def close(self) -> None:
         self.conn.close()
@@ -323,6 +335,31 @@ class Catalog:
             (exit_code, report, run_id),
         )
         return self.conn.execute("SELECT finished_at FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
+
+    def last_run(self) -> dict[str, Any] | None:
+        """The latest nightly run, with its JSON report read back."""
+        row = self.conn.execute(
+            "SELECT id, started_at, finished_at, exit_code, report FROM runs ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        try:
+            report = json.loads(row["report"]) if row["report"] else {}
+        except ValueError:
+            report = {}
+        return {**dict(row), "report": report if isinstance(report, dict) else {}}
+
+    def transcribed_seconds(self, audio_hash: str) -> float:
+        """How far an unfinished transcription of this audio has come: the
+        end of the last segment its cache has saved."""
+        row = self.conn.execute(
+            "SELECT ts.data FROM transcripts t JOIN transcript_segments ts ON ts.transcript_key = t.key"
+            " WHERE t.audio_hash = ? AND t.complete = 0 ORDER BY ts.seq DESC LIMIT 1",
+            (audio_hash,),
+        ).fetchone()
+        if row is None:
+            return 0.0
+        return float(json.loads(row[0]).get("end") or 0.0)
 
     def runs(self, limit: int = 20) -> list[dict[str, object]]:
         rows = self.conn.execute(

@@ -23,3 +23,18 @@ class ModelError(OnRecordError):
 
 class QueryError(OnRecordError):
     """A search request that cannot be answered as given."""
+
+
+class NetworkError(SourceError):
+    """A source could not be reached at all (DNS, refused, timeout, no route):
+    nothing is known yet about whether it holds media, and a later try may
+    pass, so the nightly run retries it."""
+
+
+def reason(exc: BaseException) -> str:
+    """One line for a report or a meeting's error: our own errors say how to
+    fix them; anything else (a bug, the database, memory) is named by type."""
+    if isinstance(exc, OnRecordError):
+        return str(exc)
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -4,9 +4,25 @@ from __future__ import annotations
 
 import json
 
-from catalog.types import Meeting, Segment
+from catalog.types import Chapter, Meeting, Segment
 
 FORMATS = ("txt", "vtt", "srt", "json")
+# A spreadsheet runs a cell starting with one of these as a formula.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """A cell a spreadsheet shows as text: one that would start a formula
+    gets a leading apostrophe (OWASP's advice for CSV injection). Every CSV
+    export writes its cells through this."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+# Names the file as ours: importing it back takes it verbatim rather than
+# merging words repeated across cues, as broadcast captions need.
+VTT_HEADER = "WEBVTT - OnRecord transcript"
 
 
 def clock(seconds: float, sep: str = ".") -> str:
@@ -21,14 +37,19 @@ def _cue_text(seg: Segment) -> str:
     return f"{seg.speaker}: {seg.text}" if seg.speaker else seg.text
 
 
-def render(meeting: Meeting, segments: list[Segment], fmt: str) -> str:
+def render(meeting: Meeting, segments: list[Segment], fmt: str, chapters: list[Chapter] | None = None) -> str:
     if fmt == "json":
         return json.dumps(
-            {"meeting": meeting.summary(), "segments": [s.to_dict() for s in segments]}, indent=2
+            {
+                "meeting": meeting.summary(),
+                "chapters": [c.export() for c in chapters or []],
+                "segments": [s.to_dict() for s in segments],
+            },
+            indent=2,
         )
     if fmt == "vtt":
         cues = [f"{clock(s.start)} --> {clock(s.end)}\n{_cue_text(s)}" for s in segments]
-        return "WEBVTT\n\n" + "\n\n".join(cues) + "\n"
+        return f"{VTT_HEADER}\n\n" + "\n\n".join(cues) + "\n"
     if fmt == "srt":
         cues = [
             f"{i}\n{clock(s.start, ',')} --> {clock(s.end, ',')}\n{_cue_text(s)}"

@@ -147,6 +147,148 @@ CATALOG_MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX diarizations_audio ON diarizations(audio_hash);
         """,
     ),
+    (
+        6,
+        """
+        -- A meeting page reads each speaker's talk time and longest passage;
+        -- without this, every speaker meant a scan of the whole archive.
+        CREATE INDEX segments_speaker ON segments(speaker_id);
+        """,
+    ),
+    (
+        7,
+        """
+        -- People who sit on bodies. aliases: how their names are spoken or
+        -- transcribed (lower case, as matched), so a garbled name resolves.
+        CREATE TABLE persons (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            legistar_key TEXT UNIQUE,  -- 'client:PersonId'
+            created_at TEXT NOT NULL DEFAULT (datetime('now'))
+        );
+        CREATE TABLE person_aliases (
+            person_id INTEGER NOT NULL REFERENCES persons(id) ON DELETE CASCADE,
+            alias TEXT NOT NULL,
+            PRIMARY KEY (person_id, alias)
+        );
+        -- A seat on a body; open dates are unknown, not forever.
+        CREATE TABLE memberships (
+            id INTEGER PRIMARY KEY,
+            person_id INTEGER NOT NULL REFERENCES persons(id) ON DELETE CASCADE,
+            body_id INTEGER NOT NULL REFERENCES bodies(id) ON DELETE CASCADE,
+            title TEXT NOT NULL DEFAULT 'Member',
+            start_date TEXT,
+            end_date TEXT,
+            UNIQUE (person_id, body_id, title)
+        );
+        """,
+    ),
+    (
+        8,
+        """
+        -- A meeting's agenda, from Legistar or read from the transcript.
+        CREATE TABLE agenda_items (
+            id INTEGER PRIMARY KEY,
+            meeting_id INTEGER NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            number TEXT,
+            title TEXT NOT NULL,
+            matter_file TEXT,
+            matter_name TEXT,
+            legistar_key TEXT UNIQUE,  -- 'client:EventItemId'
+            start_time REAL
+        );
+        CREATE INDEX agenda_items_meeting ON agenda_items(meeting_id, seq);
+        -- A Legistar event and the meeting it became (or was linked to).
+        CREATE TABLE legistar_events (
+            legistar_key TEXT PRIMARY KEY,  -- 'client:EventId'
+            meeting_id INTEGER NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
+            in_site_url TEXT
+        );
+        """,
+    ),
+    (
+        9,
+        """
+        -- Vote events from each source in rows of their own: detection
+        -- rewrites only 'transcript' rows and an import only 'legistar' rows.
+        -- A Legistar row's matched_id names the detected vote it was
+        -- reconciled with (its second in the recording); listings show the
+        -- pair as one event whose source is 'both'.
+        CREATE TABLE vote_events (
+            id INTEGER PRIMARY KEY,
+            meeting_id INTEGER NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
+            agenda_item_id INTEGER REFERENCES agenda_items(id) ON DELETE SET NULL,
+            source TEXT NOT NULL CHECK (source IN ('transcript', 'legistar')),
+            motion TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            result TEXT NOT NULL,
+            yes INTEGER, no INTEGER, abstain INTEGER, absent INTEGER,
+            start_time REAL,
+            end_time REAL,
+            confidence REAL NOT NULL DEFAULT 0.5,
+            counted TEXT,                 -- JSON tally of the members' answers
+            disagreements TEXT NOT NULL DEFAULT '[]',
+            legistar_key TEXT UNIQUE,     -- 'client:EventItemId'
+            matched_id INTEGER REFERENCES vote_events(id) ON DELETE SET NULL,
+            detector TEXT,                -- detector version, for re-detection
+            created_at TEXT NOT NULL DEFAULT (datetime('now'))
+        );
+        CREATE INDEX vote_events_meeting ON vote_events(meeting_id, start_time);
+        CREATE TABLE member_votes (
+            id INTEGER PRIMARY KEY,
+            vote_event_id INTEGER NOT NULL REFERENCES vote_events(id) ON DELETE CASCADE,
+            person_id INTEGER REFERENCES persons(id) ON DELETE SET NULL,
+            name TEXT NOT NULL,           -- as spoken, or as the record gives it
+            vote TEXT NOT NULL CHECK (vote IN ('yes', 'no', 'abstain', 'absent', 'unclear'))
+        );
+        CREATE INDEX member_votes_event ON member_votes(vote_event_id);
+        CREATE INDEX member_votes_person ON member_votes(person_id);
+        -- Which detector last read each meeting (even one with no votes),
+        -- so reindex detects again only what an older detector read.
+        -- Saved searches that fired on a vote (each fires once per vote).
+        CREATE TABLE vote_watch_fired (
+            saved_search_id INTEGER NOT NULL,
+            vote_event_id INTEGER NOT NULL,
+            PRIMARY KEY (saved_search_id, vote_event_id)
+        );
+        CREATE TABLE vote_detections (
+            meeting_id INTEGER PRIMARY KEY REFERENCES meetings(id) ON DELETE CASCADE,
+            detector TEXT NOT NULL,
+            detected_at TEXT NOT NULL DEFAULT (datetime('now'))
+        );
+        """,
+    ),
+    (
+        10,
+        """
+        -- A meeting's table of contents, in order: agenda items, public
+        -- comment, votes and the rest, read from the transcript or taken from
+        -- Legistar's agenda. Rewritten whole by each detection.
+        CREATE TABLE chapters (
+            id INTEGER PRIMARY KEY,
+            meeting_id INTEGER NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            start_time REAL,
+            end_time REAL,
+            title TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('agenda_item', 'public_comment', 'vote', 'other')),
+            agenda_item_id INTEGER REFERENCES agenda_items(id) ON DELETE SET NULL,
+            UNIQUE (meeting_id, seq)
+        );
+        -- Which detector last read each meeting, so reindex reads again only
+        -- what an older one read.
+        CREATE TABLE chapter_detections (
+            meeting_id INTEGER PRIMARY KEY REFERENCES meetings(id) ON DELETE CASCADE,
+            detector TEXT NOT NULL,
+            detected_at TEXT NOT NULL DEFAULT (datetime('now'))
+        );
+        -- The person a named speaker is: names given in one meeting, roll-call
+        -- names and Legistar's persons meet here, one person per body.
+        ALTER TABLE speakers ADD COLUMN person_id INTEGER REFERENCES persons(id) ON DELETE SET NULL;
+        CREATE INDEX speakers_person ON speakers(person_id);
+        """,
+    ),
 ]
 
 

@@ -48,6 +48,15 @@ class Settings:
     admin_token: str = ""
     # Searches per minute per client address; 0 turns the limit off.
     search_rate_limit: int = 60
+    # Reverse proxies in front of the app (addresses or networks, comma-
+    # separated, e.g. "127.0.0.1, 10.0.0.0/8"). Only a request from one of
+    # them has its client read from X-Forwarded-For; anyone else could
+    # write that header to dodge the rate limit.
+    trusted_proxies: str = ""
+    # Webhooks to loopback, private, link-local or other non-public addresses
+    # are refused (a saved search must not reach the cloud metadata service or
+    # the office router); 1 allows them, e.g. for a newsroom's own chat server.
+    allow_private_webhooks: int = 0
 
     @property
     def db_path(self) -> Path:
@@ -72,6 +81,8 @@ def _coerce(name: str, raw: Any) -> Any:
         return Path(raw).expanduser()
     if kind == "int":
         return int(raw)
+    if isinstance(raw, list):  # settings.toml may give a list: trusted_proxies = ["10.0.0.1"]
+        return ", ".join(str(item) for item in raw)
     return str(raw)
 
 

@@ -10,6 +10,7 @@ below the threshold stay suggestions only.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ import numpy as np
 
 from catalog.db import transaction
 from catalog.errors import OnRecordError
+from catalog.text import clean_text
 
 # Cosine similarity of voice prints (resemblyzer), chosen on precision in the
 # diarization benchmark: two different people on one phone call reached 0.875,
@@ -24,6 +26,7 @@ from catalog.errors import OnRecordError
 PROPOSE_AT = 0.90
 # Strong enough to show "probably NAME" in transcripts and search results.
 APPLY_AT = 0.93
+MAX_NAME_CHARS = 120
 
 
 @dataclass
@@ -97,12 +100,20 @@ class SpeakerBook:
             )
         return _vector(row[0]), float(row[1] or 0)
 
-    def name(self, meeting_id: int, label: str, name: str) -> str:
+    def name(
+        self,
+        meeting_id: int,
+        label: str,
+        name: str,
+        relabel: Callable[[int, str, str], None] | None = None,
+    ) -> str:
         """Confirm a name; its voice joins (or refines) the body's voices.
-        Returns the label's previous display name."""
-        name = name.strip()
-        if not name:
+        Returns the label's previous display name. ``relabel(meeting_id,
+        before, name)`` (the index's ``rename_speaker``) runs inside the same
+        transaction, so the name and the relabelled passages land together."""
+        if not isinstance(name, str) or not name.strip():
             raise OnRecordError("The name is empty; give the speaker's name, e.g. 'Jason Lando'")
+        name = clean_text(name, "The name", MAX_NAME_CHARS)
         before = {s.label: s.display for s in self.speakers(meeting_id)}
         if label not in before:
             raise OnRecordError(
@@ -133,6 +144,12 @@ class SpeakerBook:
                     " seconds = excluded.seconds, updated_at = datetime('now')",
                     (body_id, name, vector.astype(np.float32).tobytes(), seconds),
                 )
+            # The name is a person of the body's (catalog/persons.py).
+            from catalog.persons import PersonBook
+
+            PersonBook(self.conn).link_speaker(meeting_id, label, name)
+            if relabel is not None:
+                relabel(meeting_id, before[label], name)
         return before[label]
 
     def known_voices(self, body: str) -> dict[str, np.ndarray]:

@@ -162,3 +162,126 @@ def parse_date(value: str, what: str = "date") -> str:
         return _date.fromisoformat(value.strip()).isoformat()
     except ValueError:
         raise OnRecordError(f"{what} {value!r} is not a date; use YYYY-MM-DD, e.g. 2024-03-05") from None
+
+
+# -- votes ------------------------------------------------------------------
+VOTE_KINDS = ("roll_call", "voice", "unanimous_consent", "consent_agenda", "electronic")
+VOTE_RESULTS = ("passed", "failed", "unknown")
+MEMBER_VOTES = ("yes", "no", "abstain", "absent", "unclear")
+VOTE_SOURCES = ("transcript", "legistar", "both")
+
+
+@dataclass
+class Person(Record):
+    """Someone who sits on a body: the name, how it is spoken or
+    transcribed ("Bike Shop" for Bagshaw), and Legistar's id when known."""
+
+    name: str
+    aliases: list[str] = field(default_factory=list)
+    legistar_id: int | None = None
+    id: int | None = None
+
+
+@dataclass
+class Membership(Record):
+    """A seat on a body from one date to another (open ends unknown)."""
+
+    person_id: int
+    body: str
+    title: str = "Member"
+    start_date: str | None = None
+    end_date: str | None = None
+    id: int | None = None
+
+
+@dataclass
+class AgendaItem(Record):
+    meeting_id: int | None
+    seq: int
+    title: str
+    number: str | None = None
+    matter_file: str | None = None
+    matter_name: str | None = None
+    legistar_id: int | None = None
+    start: float | None = None  # second of the recording where it is taken up
+    id: int | None = None
+
+    @property
+    def label(self) -> str:
+        head = " ".join(filter(None, [self.number, self.matter_file]))
+        return f"{head}: {self.title}" if head else self.title
+
+
+@dataclass
+class MemberVote(Record):
+    """One member's answer: the name as spoken (or as the record gives it),
+    the person it resolved to, and the vote."""
+
+    name: str
+    vote: str
+    person_id: int | None = None
+    person: str | None = None
+
+
+@dataclass
+class VoteEvent(Record):
+    """A question put and decided: from the question (``start``) to the
+    announced result (``end``), in seconds of the recording.
+
+    Counts are those announced where the meeting states them; ``counted``
+    keeps the tally of the members' answers, and ``disagreements`` says
+    where the two (or the transcript and Legistar) differ, so nothing is
+    silently resolved."""
+
+    meeting_id: int | None
+    motion: str
+    kind: str
+    result: str
+    yes: int | None = None
+    no: int | None = None
+    abstain: int | None = None
+    absent: int | None = None
+    start: float | None = None
+    end: float | None = None
+    source: str = "transcript"
+    confidence: float = 0.5
+    members: list[MemberVote] = field(default_factory=list)
+    agenda_item: str | None = None
+    agenda_item_id: int | None = None
+    counted: dict[str, int] | None = None
+    disagreements: list[str] = field(default_factory=list)
+    legistar_id: int | None = None
+    # The other source's row this one is reconciled with, if any.
+    twin_id: int | None = None
+    id: int | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VoteEvent:
+        event = super().from_dict(data)
+        event.members = [m if isinstance(m, MemberVote) else MemberVote.from_dict(m) for m in event.members]
+        return event
+
+    def counts(self) -> dict[str, int | None]:
+        return {"yes": self.yes, "no": self.no, "abstain": self.abstain, "absent": self.absent}
+
+
+# -- chapters -----------------------------------------------------------------
+CHAPTER_KINDS = ("agenda_item", "public_comment", "vote", "other")
+
+
+@dataclass
+class Chapter(Record):
+    """A stretch of a meeting a table of contents names: an agenda item, a
+    public-comment period, a vote, or the rest (roll call, adjournment).
+    ``start`` is None for an agenda item nobody has found in the recording
+    (a Legistar agenda without a second)."""
+
+    start: float | None
+    end: float | None
+    title: str
+    kind: str = "other"
+    agenda_item_id: int | None = None
+
+    def export(self) -> dict[str, Any]:
+        """The shape the transcript's JSON export carries."""
+        return {"start": self.start, "end": self.end, "title": self.title, "kind": self.kind}

@@ -7,14 +7,17 @@ is needed.
 
 from __future__ import annotations
 
+import errno
 import re
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from catalog.errors import SourceError
+from catalog.errors import NetworkError, SourceError
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -125,6 +128,61 @@ def _remote(info: dict[str, Any]) -> RemoteMeeting:
     )
 
 
+UNREACHABLE = {
+    errno.ECONNREFUSED: "the connection was refused",
+    errno.ETIMEDOUT: "the connection timed out",
+    errno.ENETUNREACH: "there is no route to the network",
+    errno.EHOSTUNREACH: "there is no route to the host",
+    errno.ENETDOWN: "the network is down",
+    errno.EHOSTDOWN: "the host is down",
+}
+# What yt-dlp writes when it hides the exception (a retried media download).
+UNREACHABLE_TEXT = re.compile(
+    r"Failed to resolve|Name or service not known|Temporary failure in name resolution|"
+    r"Connection refused|timed out|No route to host|Network is unreachable|Failed to establish"
+    r" a new connection|Unable to connect to proxy",
+    re.IGNORECASE,
+)
+
+
+def _network_trouble(exc: BaseException | None, message: str) -> str | None:
+    """Why the source could not be reached at all, or None when it answered
+    (a 404, a page without video): only then is "no media" the truth."""
+    from yt_dlp.networking.exceptions import ProxyError, TransportError
+
+    seen = 0
+    while exc is not None and seen < 10:
+        seen += 1
+        if isinstance(exc, ProxyError):
+            return "the proxy could not be reached"
+        if isinstance(exc, socket.gaierror):
+            return "the host name did not resolve (DNS)"
+        if isinstance(exc, OSError) and exc.errno in UNREACHABLE:
+            return UNREACHABLE[exc.errno]
+        if isinstance(exc, TimeoutError | socket.timeout):
+            return "it timed out"
+        if isinstance(exc, TransportError) and not getattr(exc, "cause", None):
+            return "the connection failed"
+        exc = getattr(exc, "cause", None) or exc.__cause__ or exc.__context__
+    return "the connection failed" if UNREACHABLE_TEXT.search(message) else None
+
+
+def _unreachable(url: str, why: str) -> NetworkError:
+    host = urlsplit(url).hostname or url
+    return NetworkError(
+        f"Could not reach {host}: {why}. That is the network, not the recording: check the"
+        " connection or the proxy setting (HTTPS_PROXY, or proxy under [ytdlp] in sources.toml),"
+        " then try again"
+    )
+
+
+def _failure(exc: Any, logger: _QuietLogger) -> tuple[str, str | None]:
+    """yt-dlp's one-line reason, and the network trouble behind it if any."""
+    message = _clean(logger.last_error or str(exc))
+    cause = exc.exc_info[1] if getattr(exc, "exc_info", None) else None
+    return message, _network_trouble(cause, message)
+
+
 def _extract(url: str, opts: dict[str, Any]) -> dict[str, Any]:
     import yt_dlp
 
@@ -133,7 +191,9 @@ def _extract(url: str, opts: dict[str, Any]) -> dict[str, Any]:
         with yt_dlp.YoutubeDL(opts) as ydl:
             info = ydl.extract_info(url, download=False)
     except yt_dlp.utils.DownloadError as exc:
-        reason = _clean(logger.last_error or str(exc))
+        reason, trouble = _failure(exc, logger)
+        if trouble:
+            raise _unreachable(url, trouble) from None
         raise SourceError(f"No media found at {url}: {reason}") from None
     if not info:
         raise SourceError(f"No media found at {url}")
@@ -250,7 +310,9 @@ def download(
         with yt_dlp.YoutubeDL(opts) as ydl:
             info = ydl.process_ie_result(dict(remote.info), download=True)
     except yt_dlp.utils.DownloadError as exc:
-        reason = _clean(opts["logger"].last_error or str(exc))
+        reason, trouble = _failure(exc, opts["logger"])
+        if trouble:
+            raise _unreachable(remote.url, trouble) from None
         raise SourceError(f"Download of {remote.url} failed: {reason}") from None
     files = [Path(d["filepath"]) for d in info.get("requested_downloads") or [] if d.get("filepath")]
     files = [f for f in files if f.exists()] or sorted(work_dir.glob("media.*"))

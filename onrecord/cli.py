@@ -42,6 +42,20 @@ def _pipeline(settings: Settings, progress: bool = False) -> Iterator[Any]:
         pipeline.close()
 
 
+@contextmanager
+def _run_lock(settings: Settings) -> Iterator[None]:
+    """What changes meetings or sends alerts runs one at a time with the
+    nightly run: a second one exits 3, as a second ``run`` does."""
+    from onrecord.nightly import LOCKED, RunLocked, run_lock
+
+    try:
+        with run_lock(settings.data_dir):
+            yield
+    except RunLocked as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(LOCKED)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--data-dir",
@@ -106,7 +120,7 @@ def ingest(
 
     overrides = Overrides(body=body, date=date, title=title)
     settings = settings.with_overrides(engine=engine, whisper_model=model, captions=captions)
-    with _pipeline(settings, progress=True) as pipeline:
+    with _run_lock(settings), _pipeline(settings, progress=True) as pipeline:
         results = [r for source in sources for r in pipeline.ingest(source, overrides)]
     if as_json:
         click.echo(json.dumps({"meetings": [r.meeting.summary() for r in results]}, indent=2))
@@ -187,10 +201,16 @@ def reindex(settings: Settings, rebuild: bool, embed_model: str | None) -> None:
       onrecord reindex --rebuild
     """
     settings = settings.with_overrides(embed_model=embed_model)
-    with _pipeline(settings, progress=True) as pipeline:
+    with _run_lock(settings), _pipeline(settings, progress=True) as pipeline:
         with pipeline.progress.count("reindex meetings") as bar:
             count = pipeline.index.reindex(rebuild=rebuild, progress=bar)
         model = pipeline.index.model_id
+        from onrecord.votes import redetect_stale
+
+        redetect_stale(pipeline.catalog)
+        from onrecord.chapters import redetect_stale_chapters
+
+        redetect_stale_chapters(pipeline.catalog)
     click.echo(
         f"Re-indexed {count} meeting(s) with {model}." if count else f"The index is up to date ({model})."
     )
@@ -241,7 +261,118 @@ def transcript(settings: Settings, meeting_id: int, fmt: str) -> None:
         if meeting is None:
             raise OnRecordError(f"No meeting {meeting_id}; list them with: onrecord meetings")
         segments = pipeline.catalog.segments(meeting_id)
-    click.echo(render(meeting, segments, fmt), nl=False)
+        from catalog.chapters import ChapterBook
+
+        chapters = ChapterBook(pipeline.catalog.conn).chapters(meeting_id)
+    click.echo(render(meeting, segments, fmt, chapters), nl=False)
+
+
+@cli.command()
+@click.option("--meeting", "meeting_id", type=int, help="Only this meeting id.")
+@click.option("--body", help="Only this body.")
+@click.option("--member", help="Only votes in which this member voted (name or last name).")
+@click.option("--since", help="Only meetings on or after YYYY-MM-DD.")
+@click.option("--until", help="Only meetings on or before YYYY-MM-DD.")
+@click.option("--result", type=click.Choice(["passed", "failed"]), help="Only votes with this result.")
+@click.option("--json", "as_json", is_flag=True, help="Print the votes as JSON.")
+@click.option(
+    "--export",
+    type=click.Choice(["csv", "ocd"]),
+    help="Print as CSV (a row per member's vote) or Open Civic Data vote events (JSON).",
+)
+@click.pass_obj
+@_fail_cleanly
+def votes(
+    settings: Settings,
+    meeting_id: int | None,
+    body: str | None,
+    member: str | None,
+    since: str | None,
+    until: str | None,
+    result: str | None,
+    as_json: bool,
+    export: str | None,
+) -> None:
+    """List the votes taken: motion, result, counts and each member's vote,
+    with a link to the second the question was put.
+
+    \b
+    Example:
+      onrecord votes --body "Oakland City Council" --member Kalb --json
+    """
+    from catalog.votes import vote_filter
+    from onrecord.votes import linker, list_votes
+
+    with _pipeline(settings) as pipeline:
+        where = vote_filter(pipeline.catalog, meeting_id, body, member, since, until, result)
+        listed = list_votes(pipeline.catalog, where, linker(settings))
+    found = [vote for vote, _ in listed]
+    if as_json:
+        click.echo(json.dumps({"votes": found}, indent=2))
+        return
+    if export:
+        from catalog.vote_export import ocd_vote_event, votes_csv
+
+        text = (
+            votes_csv(found) if export == "csv" else json.dumps([ocd_vote_event(v) for v in found], indent=2)
+        )
+        click.echo(text, nl=export != "csv")
+        return
+    if not found:
+        click.echo("No votes found.")
+    from catalog.formats import clock
+
+    for v, notes in listed:
+        counts = "-".join(str(v[k]) for k in ("yes", "no") if v[k] is not None)
+        at = f" at {clock(v['start'])[:8]}" if v["start"] is not None else ""
+        click.echo(f"{v['body']} · {v['meeting_date'] or 'undated'} · {v['kind']}{at} [{v['source']}]")
+        click.echo(f"  {v['result'].upper()} {counts}  {v['motion']}")
+        if v["members"]:
+            click.echo("  " + ", ".join(f"{m['name']}: {m['vote']}" for m in v["members"]))
+        for note in notes:
+            click.echo(f"  ! {note}")
+        click.echo(f"  {v['url']}\n")
+
+
+@cli.command()
+@click.argument("client")
+@click.option("--body", required=True, help="The body in OnRecord, e.g. 'Seattle City Council'.")
+@click.option(
+    "--legistar-body",
+    help="Legistar's name for the body (default: its events whose body name is --body or ends it).",
+)
+@click.option("--since", help="Only events on or after YYYY-MM-DD.")
+@click.option("--until", help="Only events on or before YYYY-MM-DD.")
+@click.option("--api", help="The Legistar Web API's base (default https://webapi.legistar.com/v1).")
+@click.pass_obj
+@_fail_cleanly
+def legistar(
+    settings: Settings,
+    client: str,
+    body: str,
+    legistar_body: str | None,
+    since: str | None,
+    until: str | None,
+    api: str | None,
+) -> None:
+    """Import a body's events, agenda items, votes and members from Legistar.
+
+    Each event joins the meeting of the same body and date (or becomes a
+    meeting without a recording, which its recording joins when ingested);
+    each vote is linked to the second the recording has it.
+
+    \b
+    Example:
+      onrecord legistar seattle --body "Seattle City Council" --legistar-body "City Council"
+    """
+    from ingest.legistar import DEFAULT_API, LegistarClient
+    from onrecord.votes import import_legistar
+
+    with _pipeline(settings) as pipeline:
+        report = import_legistar(
+            pipeline.catalog, LegistarClient(client, api or DEFAULT_API), body, legistar_body, since, until
+        )
+    click.echo(report.summary())
 
 
 @cli.command()
@@ -257,15 +388,13 @@ def serve(settings: Settings, host: str, port: int, threads: int) -> None:
     Example:
       onrecord serve --host 0.0.0.0 --port 8080
     """
-    from waitress import serve as waitress_serve
-
-    from web import create_app
+    from web import create_app, make_server
 
     if settings.base_url == Settings.base_url and (host, port) != ("127.0.0.1", 8000):
         settings = settings.with_overrides(base_url=f"http://{host}:{port}")
     app = create_app(settings)
     click.echo(f"OnRecord is serving {settings.db_path} at http://{host}:{port}/ (Ctrl-C to stop)")
-    waitress_serve(app, host=host, port=port, threads=threads, ident="onrecord")
+    make_server(app, host, port, threads).run()
 
 
 @cli.command()
@@ -298,8 +427,8 @@ def speakers(settings: Settings, meeting_id: int, naming: tuple[str, str] | None
         book = SpeakerBook(pipeline.catalog.conn)
         if naming:
             label, name = naming
-            before = book.name(meeting_id, label, name)
-            pipeline.index.store.rename_speaker(meeting_id, before, name.strip())
+            # The name and the index's relabelling land together or not at all.
+            book.name(meeting_id, label, name, relabel=pipeline.index.store.rename_speaker)
         found = book.speakers(meeting_id)
     if as_json:
         rows = [s.summary() for s in found]
@@ -334,7 +463,9 @@ def run_command(settings: Settings, config_path: str, since: str | None, as_json
 
     Exit codes: 0 all done; 4 some meetings failed (the rest landed; the
     report says which and why); 5 some alerts could not be delivered (they
-    are retried next run); 3 another run holds the lock; 1 a bad config.
+    are retried next run); 6 a step of the run itself broke (the database,
+    the disk: the report's errors say which; the other steps still ran);
+    3 another run holds the lock; 1 a bad config; 130 interrupted.
 
     \b
     Example (crontab, 2:15 every night):
@@ -342,7 +473,7 @@ def run_command(settings: Settings, config_path: str, since: str | None, as_json
     """
     from catalog import parse_date
     from onrecord.config import load_config
-    from onrecord.nightly import LOCKED, NightlyRun, RunLocked, run_lock
+    from onrecord.nightly import LOCKED, NightlyRun, RunLocked, alert_failure_line, run_lock
     from onrecord.progress import Progress
 
     config = load_config(Path(config_path))
@@ -367,6 +498,10 @@ def run_command(settings: Settings, config_path: str, since: str | None, as_json
         )
         for failure in report.failures:
             click.echo(f"  failed: {failure['url']}: {failure['reason']}")
+        for failure in report.alert_failures:
+            click.echo(f"  failed: {alert_failure_line(failure)}")
+        for error in report.errors:
+            click.echo(f"  error: {error}")
     sys.exit(report.exit_code)
 
 
@@ -405,14 +540,16 @@ def alerts_add(
       onrecord alerts add "287(g)" --body "Pittsburgh City Council" --notify email:desk@example.org
     """
     from search.alerts import DEFAULT_MIN_SCORE, AlertBook
+    from search.notify import check_target
 
+    check_target(notify, settings)
     with _pipeline(settings) as pipeline:
         saved = AlertBook(pipeline.catalog.conn).add(
             query, notify, body, speaker, DEFAULT_MIN_SCORE if min_score is None else min_score, backfill
         )
     click.echo(f"Saved search {saved.id}: {saved.query!r} → {saved.notify}")
     if saved.notify == "atom":
-        click.echo(f"Feed: {settings.base_url}/alerts/{saved.id}/feed.atom")
+        click.echo(f"Feed: {settings.base_url}/alerts/{saved.feed_token}/feed.atom")
 
 
 @alerts.command("list")
@@ -465,17 +602,23 @@ def alerts_remove(settings: Settings, saved_id: int) -> None:
 def alerts_check(settings: Settings) -> None:
     """Evaluate saved searches on new meetings and send what is pending now.
 
+    Exits 3 while a nightly run (which sends alerts itself) is in progress,
+    and 5 when some alerts failed; each failure is listed.
+
     \b
     Example:
       onrecord alerts check
     """
-    from onrecord.nightly import check_alerts
+    from onrecord.nightly import UNDELIVERED, alert_failure_line, check_alerts
 
-    with _pipeline(settings) as pipeline:
-        sent, failed = check_alerts(pipeline, settings)
-    click.echo(f"{sent} alert(s) sent" + (f", {failed} failed (retried next time)" if failed else ""))
+    with _run_lock(settings), _pipeline(settings) as pipeline:
+        outcome = check_alerts(pipeline, settings)
+    failed = outcome.failed
+    click.echo(f"{outcome.sent} alert(s) sent" + (f", {failed} failed (retried next time)" if failed else ""))
+    for failure in outcome.failures:
+        click.echo(f"  failed: {alert_failure_line(failure)}")
     if failed:
-        sys.exit(5)
+        sys.exit(UNDELIVERED)
 
 
 def main() -> None:

@@ -10,13 +10,16 @@
     name = "Pittsburgh City Council"
     vocabulary = ["Lando", "O'Connor", "ICE", "287(g)"]
     since = "2025-01-01"         # optional date window (also: until)
+    legistar = "pittsburgh"      # optional: keep agendas and votes current from Legistar
     sources = [
       "https://www.youtube.com/@PittsburghCityCouncil/streams",
       { url = "https://example.gov/feed.xml", captions = "auto", model = "base" },
     ]
 
 A source given as a table may set ``vocabulary`` (added to its body's),
-``engine``, ``model``, ``captions``, ``since`` and ``until``.
+``engine``, ``model``, ``captions``, ``since`` and ``until``. ``legistar``
+may also be a table: ``{ client = "seattle", body = "City Council", api = URL }``
+(``body`` is Legistar's name for the body when it differs).
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from typing import Any
 from catalog import OnRecordError, parse_date
 
 SOURCE_KEYS = {"url", "vocabulary", "engine", "model", "captions", "since", "until"}
-BODY_KEYS = {"name", "sources", "vocabulary", "engine", "model", "captions", "since", "until"}
+BODY_KEYS = {"name", "sources", "vocabulary", "engine", "model", "captions", "since", "until", "legistar"}
+LEGISTAR_KEYS = {"client", "body", "api"}
 YTDLP_KEYS = {
     "cookies": "cookiefile",
     "proxy": "proxy",
@@ -51,9 +55,22 @@ class SourceConfig:
     until: str | None = None
 
 
+@dataclass(frozen=True)
+class LegistarConfig:
+    """A body whose agendas and votes the nightly run imports from Legistar."""
+
+    body: str
+    client: str
+    legistar_body: str | None = None
+    api: str | None = None
+    since: str | None = None
+    until: str | None = None
+
+
 @dataclass
 class RunConfig:
     sources: list[SourceConfig] = field(default_factory=list)
+    legistar: list[LegistarConfig] = field(default_factory=list)
     ytdlp: dict[str, Any] = field(default_factory=dict)
     retries: int = 2
     backoff: float = 30.0
@@ -100,6 +117,26 @@ def _ytdlp_options(table: dict[str, Any], path: Path) -> dict[str, Any]:
     return options
 
 
+def _legistar(body: dict[str, Any], name: str, path: Path) -> LegistarConfig:
+    entry = body["legistar"]
+    entry = {"client": entry} if isinstance(entry, str) else entry
+    if not isinstance(entry, dict) or not isinstance(entry.get("client"), str) or not entry["client"].strip():
+        raise OnRecordError(
+            _where(path, f'body {name!r}: legistar needs a client name, e.g. legistar = "seattle"')
+        )
+    unknown = set(entry) - LEGISTAR_KEYS
+    if unknown:
+        raise OnRecordError(_where(path, f"body {name!r}: unknown legistar keys {sorted(unknown)}"))
+    return LegistarConfig(
+        body=name,
+        client=entry["client"].strip(),
+        legistar_body=entry.get("body"),
+        api=entry.get("api"),
+        since=_date(body.get("since"), path, f"{name} since"),
+        until=_date(body.get("until"), path, f"{name} until"),
+    )
+
+
 def load_config(path: Path) -> RunConfig:
     """Read and check sources.toml; every mistake is named with its place."""
     try:
@@ -123,6 +160,8 @@ def load_config(path: Path) -> RunConfig:
         if unknown:
             raise OnRecordError(_where(path, f"body {name!r} has unknown keys {sorted(unknown)}"))
         vocabulary = _strings(body.get("vocabulary", []), path, f"{name} vocabulary")
+        if "legistar" in body:
+            config.legistar.append(_legistar(body, name.strip(), path))
         sources = body.get("sources")
         if not isinstance(sources, list) or not sources:
             raise OnRecordError(_where(path, f"body {name!r} lists no sources"))

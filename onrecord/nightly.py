@@ -2,9 +2,10 @@
 
 It finds new meetings on every configured source, ingests them, finishes
 meetings an earlier run left half-done, then evaluates saved searches and
-delivers their alerts. One run at a time (a lock file); one broken meeting
-never stops the others; every run leaves a JSON report and a row in the
-``runs`` table.
+delivers their alerts. One run at a time (a lock file, which ``ingest``,
+``reindex`` and ``alerts check`` take too); one broken meeting or alert, of
+whatever kind, is recorded on it and never stops the others; every run
+leaves a JSON report and a row in the ``runs`` table with its exit code.
 """
 
 from __future__ import annotations
@@ -12,25 +13,40 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import socket
+import sys
 import time
 import traceback
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from catalog import MediaError, OnRecordError, Settings
+from catalog.errors import NetworkError, reason
 from onrecord.config import RunConfig, SourceConfig
-from onrecord.pipeline import Overrides, Pipeline, Profile
+from onrecord.pipeline import Overrides, Pipeline, Profile, pid_alive
 from onrecord.progress import Progress
 
+if TYPE_CHECKING:
+    from search.alerts import AlertBook
+
 # Exit codes, for cron and systemd.
-OK, FAILURES, LOCKED, UNDELIVERED = 0, 4, 3, 5
+OK, LOCKED, FAILURES, UNDELIVERED, ERROR, INTERRUPTED = 0, 3, 4, 5, 6, 130
 
 
 class RunLocked(OnRecordError):
     pass
+
+
+def _kind(exc: BaseException) -> str:
+    if isinstance(exc, NetworkError):
+        return "network"
+    if isinstance(exc, MediaError):
+        return "media"
+    return "source" if isinstance(exc, OnRecordError) else "error"
 
 
 @dataclass
@@ -45,12 +61,18 @@ class RunReport:
     failed: int = 0
     alerts_sent: int = 0
     alerts_failed: int = 0
+    # kind: network (retry later, check the connection), media, source or error.
     failures: list[dict[str, str]] = field(default_factory=list)
+    # One per alert (or saved search) that failed: id, target, reason, gave_up.
+    alert_failures: list[dict[str, Any]] = field(default_factory=list)
+    # What stopped a whole step (the database, the disk): the run exits 6.
+    errors: list[str] = field(default_factory=list)
+    swept: int = 0
     exit_code: int = OK
 
-    def fail(self, source: str, url: str, reason: str) -> None:
+    def fail(self, source: str, url: str, exc: BaseException) -> None:
         self.failed += 1
-        self.failures.append({"source": source, "url": url, "reason": reason})
+        self.failures.append({"source": source, "url": url, "reason": reason(exc), "kind": _kind(exc)})
 
 
 @contextmanager
@@ -101,27 +123,58 @@ class NightlyRun:
         self.since = since
         self.pipeline = Pipeline(settings, progress, ytdlp_options=config.ytdlp)
         self.report = RunReport()
+        # Meetings earlier runs left unfinished; one that fails tonight waits
+        # for tomorrow rather than being tried twice in one run.
+        self._unfinished: list[int] = []
 
     def close(self) -> None:
         self.pipeline.close()
 
     def run(self) -> RunReport:
+        """Every step runs even when an earlier one broke; a step that raised
+        makes the run exit non-zero. Only an interrupt (Ctrl-C, SystemExit)
+        stops the run, and is recorded as such."""
         catalog = self.pipeline.catalog
         self.report.run_id, self.report.started_at = catalog.start_run()
+        interrupted = True
         try:
-            for source in self.config.sources:
-                self._source(source)
-            self._resume_unfinished()
-            self._alerts()
+            for step in (
+                self._sweep,
+                self._note_unfinished,
+                self._sources,
+                self._legistar,
+                self._resume_unfinished,
+                self._alerts,
+            ):
+                try:
+                    step()
+                except Exception as exc:
+                    self._step_failed(step.__name__.strip("_"), exc)
+            interrupted = False
         finally:
-            r = self.report
-            if r.failed:
-                r.exit_code = FAILURES
-            elif r.alerts_failed:
-                r.exit_code = UNDELIVERED
-            r.finished_at = catalog.finish_run(r.run_id, r.exit_code, json.dumps(asdict(r)))
-            self._write_report()
+            self._finish(interrupted)
         return self.report
+
+    def _step_failed(self, step: str, exc: Exception) -> None:
+        self.report.errors.append(f"{step}: {reason(exc)}")
+        traceback.print_exc(file=sys.stderr)
+
+    def _finish(self, interrupted: bool) -> None:
+        r = self.report
+        if interrupted:
+            r.exit_code = INTERRUPTED
+        elif r.errors:
+            r.exit_code = ERROR
+        elif r.failed:
+            r.exit_code = FAILURES
+        elif r.alerts_failed:
+            r.exit_code = UNDELIVERED
+        try:
+            r.finished_at = self.pipeline.catalog.finish_run(r.run_id, r.exit_code, json.dumps(asdict(r)))
+        except Exception as exc:  # the report file below still says what happened
+            r.errors.append(f"recording the run: {reason(exc)}")
+            r.exit_code = INTERRUPTED if interrupted else ERROR
+        self._write_report()
 
     def _profile(self, source: SourceConfig | None) -> Profile:
         base = Profile.from_settings(self.settings)
@@ -134,6 +187,20 @@ class NightlyRun:
             captions=source.captions or base.captions,
         )
 
+    def _sweep(self) -> None:
+        """Scratch folders of killed runs: partial downloads, gone for good."""
+        self.report.swept = self.pipeline.sweep_work_dirs()
+
+    def _note_unfinished(self) -> None:
+        self._unfinished = [m.id for m in self.pipeline.catalog.meetings() if m.status != "indexed" and m.id]
+
+    def _sources(self) -> None:
+        for source in self.config.sources:
+            try:
+                self._source(source)
+            except Exception as exc:  # the catalog broke mid-source: the next may still work
+                self._step_failed(f"source {source.url}", exc)
+
     def _source(self, source: SourceConfig) -> None:
         from ingest import list_entries, resolve
 
@@ -141,8 +208,8 @@ class NightlyRun:
             listings = _with_retries(
                 lambda: list_entries(source.url, self.config.ytdlp), self.config.retries, self.config.backoff
             )
-        except OnRecordError as exc:
-            self.report.fail(source.body, source.url, str(exc))
+        except Exception as exc:
+            self.report.fail(source.body, source.url, exc)
             return
         since = max(filter(None, [self.since, source.since]), default=None)
         self.pipeline.profile = self._profile(source)
@@ -175,28 +242,38 @@ class NightlyRun:
                     self.config.backoff,
                 )
                 self.report.ingested += result.outcome == "added"
-            except OnRecordError as exc:
-                self.report.fail(source.body, listing.url, str(exc))
-            except Exception as exc:  # a bug in one meeting must not stop the night
-                self.report.fail(source.body, listing.url, f"{type(exc).__name__}: {exc}")
-                traceback.print_exc()
+            except Exception as exc:  # one meeting, whatever broke, never stops the night
+                self.report.fail(source.body, listing.url, exc)
+                if not isinstance(exc, OnRecordError):
+                    traceback.print_exc(file=sys.stderr)
+
+    def _legistar(self) -> None:
+        """Keep the votes of bodies that name a Legistar client current."""
+        if self.config.legistar:
+            from onrecord.votes import sync_legistar
+
+            sync_legistar(self.pipeline.catalog, self.config.legistar, self.since, self.report.fail)
 
     def _resume_unfinished(self) -> None:
         catalog = self.pipeline.catalog
-        for meeting in catalog.meetings():
-            if meeting.status == "indexed":
+        for meeting_id in self._unfinished:
+            meeting = catalog.meeting(meeting_id)
+            if meeting is None or meeting.status == "indexed":
                 continue
             self.pipeline.profile = self._profile(self.config.for_body(meeting.body))
             try:
                 self.pipeline.process(meeting)
                 self.report.resumed += 1
-            except OnRecordError as exc:
-                self.report.fail(meeting.body, meeting.source_url, str(exc))
+            except Exception as exc:  # marked failed with its reason by process()
+                self.report.fail(meeting.body, meeting.source_url, exc)
+                if not isinstance(exc, OnRecordError):
+                    traceback.print_exc(file=sys.stderr)
 
     def _alerts(self) -> None:
-        sent, failed = check_alerts(self.pipeline, self.settings)
-        self.report.alerts_sent += sent
-        self.report.alerts_failed += failed
+        outcome = check_alerts(self.pipeline, self.settings)
+        self.report.alerts_sent += outcome.sent
+        self.report.alerts_failed += outcome.failed
+        self.report.alert_failures.extend(outcome.failures)
 
     def _write_report(self) -> None:
         folder = self.settings.data_dir / "runs"
@@ -207,27 +284,98 @@ class NightlyRun:
         tmp.replace(path)
 
 
-def check_alerts(pipeline: Pipeline, settings: Settings) -> tuple[int, int]:
+@dataclass
+class AlertOutcome:
+    sent: int = 0
+    failed: int = 0
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+
+def alert_failure_line(failure: dict[str, Any]) -> str:
+    """How a report or ``alerts check`` shows one failed alert or search."""
+    what = f"alert {failure['alert']}" if "alert" in failure else f"saved search {failure['saved_search']}"
+    gave_up = f" (given up after {failure['attempts']} tries)" if failure["gave_up"] else ""
+    return f"{what}: {failure['reason']}{gave_up}"
+
+
+def _holder_alive(holder: str) -> bool:
+    """Whether the deliverer that claimed an alert still runs. On another
+    machine we cannot tell: its claim then lapses with the lease."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    return host != socket.gethostname() or not pid.isdigit() or pid_alive(int(pid))
+
+
+def check_alerts(pipeline: Pipeline, settings: Settings) -> AlertOutcome:
     """Evaluate every saved search on meetings it has not seen, then deliver
-    everything pending. Returns (delivered, failed) counts."""
+    everything pending. A saved search that cannot be evaluated, or an alert
+    that cannot be delivered, for whatever reason, is recorded on it and the
+    others go on."""
     from search.alerts import AlertBook
-    from search.notify import DeliveryError, deliver
 
     book = AlertBook(pipeline.catalog.conn)
+    outcome = AlertOutcome()
     for saved in book.all():
+        broke: Exception | None = None
         for meeting_id in book.unchecked_meetings(saved):
-            hits = pipeline.index.alert_matches(
-                saved.query, meeting_id, saved.min_score, saved.body, saved.speaker
+            try:
+                hits = pipeline.index.alert_matches(
+                    saved.query, meeting_id, saved.min_score, saved.body, saved.speaker
+                )
+                book.record(saved, meeting_id, hits)
+            except Exception as exc:  # the meeting stays unchecked; it is tried again next run
+                broke = broke or exc
+        if broke is not None:
+            book.evaluation_failed(saved.id, reason(broke))
+            outcome.failed += 1
+            outcome.failures.append(
+                {
+                    "saved_search": saved.id,
+                    "query": saved.query[:80],
+                    "reason": reason(broke),
+                    "gave_up": False,
+                }
             )
-            book.record(saved, meeting_id, hits)
-    sent = failed = 0
+    try:
+        from onrecord.votes import watch_votes
+
+        watch_votes(pipeline.catalog, settings)
+    except Exception as exc:  # watching votes must not hold up the alerts already due
+        outcome.failed += 1
+        outcome.failures.append(
+            {"saved_search": "votes", "query": "", "reason": reason(exc), "gave_up": False}
+        )
+    deliver_pending(book, settings, outcome)
+    return outcome
+
+
+def deliver_pending(book: AlertBook, settings: Settings, outcome: AlertOutcome) -> None:
+    """Send every pending alert that this deliverer manages to claim."""
+    from search.alerts import MAX_ATTEMPTS
+    from search.notify import deliver, redact
+
+    claimer = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    book.release_claims(_holder_alive)
     for alert in book.pending():
+        if not book.claim(alert.id, claimer):
+            continue  # another deliverer has it, or has sent it already
         try:
             deliver(alert, settings)
-        except DeliveryError as exc:
-            book.failed(alert.id, str(exc))
-            failed += 1
+        except Exception as exc:  # whatever the target did, it is this alert's failure only
+            why = str(exc) or type(exc).__name__
+            attempts = book.failed(alert.id, why)
+            outcome.failed += 1
+            kind, _, target = alert.saved_search.notify.partition(":")
+            outcome.failures.append(
+                {
+                    "alert": alert.id,
+                    "saved_search": alert.saved_search.id,
+                    "target": f"{kind}:{redact(target)}" if kind == "webhook" else alert.saved_search.notify,
+                    "reason": why,
+                    "attempts": attempts,
+                    "gave_up": attempts >= MAX_ATTEMPTS,
+                }
+            )
             continue
         book.delivered(alert.id)
-        sent += 1
-    return sent, failed
+        outcome.sent += 1

@@ -8,6 +8,7 @@ segment.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from catalog import Catalog, Meeting, OnRecordError, Settings, SourceError, parse_date
+from catalog.errors import reason
 from onrecord.progress import Progress
 
 
@@ -60,7 +62,7 @@ class IngestResult:
     outcome: str  # "added", "exists" or "resumed"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -134,7 +136,7 @@ class Pipeline:
         from transcribe.captions import CAPTION_SUFFIXES
 
         overrides = overrides or Overrides()
-        self._sweep_work_dirs()
+        self.sweep_work_dirs()
         if not is_url(source) and Path(source).suffix.lower() in CAPTION_SUFFIXES:
             return [self._ingest_captions(Path(source), overrides)]
         with self._timed("load models"):
@@ -274,9 +276,19 @@ class Pipeline:
             self.catalog.set_status(meeting.id, "indexing")
             with self._timed("index"), self.progress.count("embed chunks") as bar:
                 self.index.index_meeting(meeting.id, segments, progress=bar)
+            with self._timed("votes"):
+                from onrecord.votes import detect_meeting_votes
+
+                detect_meeting_votes(self.catalog, meeting, segments)
+                from onrecord.chapters import detect_meeting_chapters
+
+                detect_meeting_chapters(self.catalog, meeting, segments)
             self.catalog.set_status(meeting.id, "indexed")
-        except OnRecordError as exc:
-            self.catalog.set_status(meeting.id, "failed", str(exc))
+        except Exception as exc:
+            # Whatever broke (our own error, the database, the engine, memory),
+            # the meeting says so; an interrupt leaves it to be resumed.
+            with contextlib.suppress(Exception):  # the database itself may be what broke
+                self.catalog.set_status(meeting.id, "failed", reason(exc))
             raise
         found = self.catalog.meeting(meeting.id)
         assert found is not None
@@ -349,14 +361,18 @@ class Pipeline:
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-    def _sweep_work_dirs(self) -> None:
-        """Remove scratch folders left by runs that were killed."""
+    def sweep_work_dirs(self) -> int:
+        """Remove scratch folders (partial downloads) left by runs that were
+        killed; returns how many went."""
         if not self.settings.work_dir.exists():
-            return
+            return 0
+        swept = 0
         for folder in self.settings.work_dir.iterdir():
             pid = folder.name.split("-")[0]
-            if pid.isdigit() and not _pid_alive(int(pid)):
+            if pid.isdigit() and not pid_alive(int(pid)):
                 shutil.rmtree(folder, ignore_errors=True)
+                swept += 1
+        return swept
 
 
 def _local_meeting(path: Path, overrides: Overrides, digest: str, duration: float) -> Meeting:

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from catalog import load_settings
+from tests.served import serving
 from web import create_app
 
 CHROMIUM = "/usr/bin/chromium"
@@ -21,17 +21,8 @@ SCREENSHOTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 
 @pytest.fixture
 def app_url(seattle_home: tuple[Path, str]) -> Iterator[str]:
-    from waitress import create_server
-
-    home, _ = seattle_home
-    server = create_server(create_app(load_settings(home)), host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.effective_port}"
-    finally:
-        server.close()
-        thread.join(timeout=5)
+    with serving(create_app(load_settings(seattle_home[0]))) as url:
+        yield url
 
 
 @pytest.fixture

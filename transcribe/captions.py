@@ -3,8 +3,11 @@
 Broadcast and automatic captions repeat themselves: each cue often starts
 with the words the previous cue ended on (roll-up captions), and YouTube's
 automatic captions add near-empty cues that only repeat. Those overlaps are
-merged away here. ``>>`` marks a change of speaker in broadcast captions, so
-it starts a new turn.
+merged away here, except in a transcript OnRecord exported itself (its
+WebVTT header says so): that one is verbatim, and "Aye." after "Aye." was
+said twice, so it imports back word for word. ``>>`` marks a change of
+speaker in broadcast captions, so it starts a new turn, even where a
+captioner typed it against a word ("!>>").
 """
 
 from __future__ import annotations
@@ -14,10 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from catalog.errors import SourceError
+from catalog.formats import VTT_HEADER
 from catalog.types import Segment, Word
 
+# Hours are bounded: a 400-digit hour is no caption, and no float holds it.
 TIMING = re.compile(
-    r"(?:(\d+):)?(\d{1,2}):(\d{2})[.,](\d{3})\s*-->\s*(?:(\d+):)?(\d{1,2}):(\d{2})[.,](\d{3})"
+    r"(?<!\d)(?:(\d{1,5}):)?(\d{1,2}):(\d{2})[.,](\d{3})\s*-->\s*"
+    r"(?:(\d{1,5}):)?(\d{1,2}):(\d{2})[.,](\d{3})(?!\d)"
 )
 INLINE_TIME = re.compile(r"<(?:(\d+):)?(\d{2}):(\d{2})\.(\d{3})>")
 TAG = re.compile(r"</?[^>]+>")
@@ -67,14 +73,15 @@ def _timed_words(cue: Cue) -> list[tuple[str, float | None]]:
         if inline:
             marked = _seconds(*inline.groups())
             continue
-        for token in TAG.sub("", piece).split():
+        for token in TAG.sub("", piece).replace(">>", " >> ").split():
             words.append((token, marked))
             marked = None
     return words
 
 
-def cues_to_segments(cues: list[Cue]) -> list[Segment]:
-    """Merge overlapping cues into segments with word timings and turns."""
+def cues_to_segments(cues: list[Cue], merge_repeats: bool = True) -> list[Segment]:
+    """Merge overlapping cues into segments with word timings and turns;
+    ``merge_repeats=False`` keeps every word of every cue (a verbatim file)."""
     words: list[tuple[Word, int]] = []  # (word, turn)
     turn = 0
     last_end = 0.0
@@ -82,9 +89,8 @@ def cues_to_segments(cues: list[Cue]) -> list[Segment]:
         if cue.end <= cue.start and not cue.text.strip():
             continue
         incoming = _timed_words(cue)
-        overlap = _overlap(
-            [_norm(w.word) for w, _ in words[-MAX_OVERLAP:]], [_norm(t) for t, _ in incoming if t != ">>"]
-        )
+        tail = [_norm(w.word) for w, _ in words[-MAX_OVERLAP:]] if merge_repeats else []
+        overlap = _overlap(tail, [_norm(t) for t, _ in incoming if t != ">>"])
         fresh: list[tuple[str, float | None]] = []
         skipped = 0
         for token, at in incoming:
@@ -110,7 +116,9 @@ def cues_to_segments(cues: list[Cue]) -> list[Segment]:
                 turn += 1
                 continue
             start = max(starts[index], last_end)
-            end = max(ends[index], start + 0.01)
+            # At least a millisecond (what WebVTT can say), but never past the
+            # cue's end for it: the next cue's words start there.
+            end = max(min(max(ends[index], start + 0.001), cue.end), start)
             words.append((Word(round(start, 3), round(end, 3), " " + token), turn))
             last_end = end
             index += 1
@@ -152,6 +160,12 @@ def _group(words: list[tuple[Word, int]]) -> list[Segment]:
     return segments
 
 
+def captions_to_segments(text: str) -> list[Segment]:
+    """The transcript a caption file's text holds; our own export is verbatim."""
+    verbatim = text.lstrip("\ufeff").startswith(VTT_HEADER)
+    return cues_to_segments(parse_cues(text), merge_repeats=not verbatim)
+
+
 def read_captions(path: Path) -> list[Segment]:
     """Parse a caption file; raises SourceError when it holds no captions."""
     try:
@@ -163,7 +177,7 @@ def read_captions(path: Path) -> list[Segment]:
     cues = parse_cues(text)
     if not cues:
         raise SourceError(f"{path.name}: no caption cues found; give a WebVTT or SRT file with timings")
-    segments = cues_to_segments(cues)
+    segments = captions_to_segments(text)
     if not segments:
         raise SourceError(f"{path.name}: the captions are empty")
     return segments

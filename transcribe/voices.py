@@ -177,7 +177,11 @@ def match_voices(
     """
     from scipy.optimize import linear_sum_assignment
 
-    labels, names = list(centroids), list(known)
+    labels = list(centroids)
+    # A print made by another encoder (resemblyzer's 256 numbers, CAM++'s
+    # 192) says nothing about this one: such names are never proposed.
+    size = np.asarray(centroids[labels[0]]).size if labels else 0
+    names = [name for name in known if np.asarray(known[name]).size == size]
     if not labels or not names:
         return {}
     sims = _as_matrix(centroids, labels) @ _as_matrix(known, names).T

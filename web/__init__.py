@@ -1,76 +1,35 @@
-"""The Flask app factory."""
+"""The Flask app factory, and the server it runs in."""
 
 from __future__ import annotations
 
-import hmac
-import threading
+import logging
 from typing import Any
 
-from flask import Flask, Response, abort, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, RequestURITooLarge
+from werkzeug.routing import IntegerConverter
 
-from catalog import Catalog, OnRecordError, Settings, load_settings
-from web.ratelimit import RateLimiter
+from catalog import OnRecordError, Settings, load_settings
+from web.services import MAX_BODY, Services
+
+__all__ = ["Services", "create_app", "make_server"]
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "media-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
+# A query string this long is no search anyone typed (queries stop at 500
+# characters); refusing it first keeps every later step's work bounded.
+MAX_QUERY_STRING = 8 * 1024
+# Everything waitress reads before the app sees a request.
+MAX_HEADERS = 32 * 1024
 
 
-class Services:
-    """What the views share: one catalog connection and one search index,
-    whose embedding model loads once per process. A lock keeps the shared
-    SQLite connection to one thread at a time."""
+class Id(IntegerConverter):
+    """Ids in paths: at most 18 ASCII digits, so every one fits SQLite's
+    64-bit integers; a longer one matches no route (a 404, not a 500)."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.catalog = Catalog(settings.db_path)
-        self.lock = threading.RLock()
-        self.limiter = RateLimiter(settings.search_rate_limit)
-        self._index: Any = None
-
-    @property
-    def index(self) -> Any:
-        if self._index is None:
-            from search import SearchIndex
-
-            self._index = SearchIndex(self.catalog, self.settings.embed_model, self.settings.base_url)
-        return self._index
-
-    def meeting_with_segments(self, meeting_id: int) -> tuple[Any, list[Any]]:
-        """A meeting and its transcript, or a 404."""
-        with self.lock:
-            meeting = self.catalog.meeting(meeting_id)
-            if meeting is None:
-                abort(404)
-            return meeting, self.catalog.segments(meeting_id)
-
-    def throttle(self) -> None:
-        """Refuse a search when this client has used up its rate."""
-        wait = self.limiter.allow(request.remote_addr or "?")
-        if wait:
-            response = jsonify({"error": f"Too many searches; try again in {wait:.0f} s"})
-            response.status_code = 429
-            response.headers["Retry-After"] = str(max(1, round(wait)))
-            abort(response)
-
-    def require_admin(self) -> None:
-        """Writes need the admin token; without one configured, the app is read-only."""
-        token = self.settings.admin_token
-        if not token:
-            abort(
-                403,
-                "This OnRecord is read-only; set admin_token in settings.toml"
-                " (or ONRECORD_ADMIN_TOKEN) to allow changes",
-            )
-        # Only the Bearer scheme counts: a bare token in the header is refused
-        # rather than guessed at. Forms carry it in their own body instead.
-        scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
-        given = credentials.strip() if scheme.lower() == "bearer" else ""
-        given = given or request.form.get("token", "")
-        if not hmac.compare_digest(given.encode(), token.encode()):
-            abort(403, "A valid admin token is needed for this; check the token and try again")
+    regex = r"[0-9]{1,18}"
 
 
 def _wants_json() -> bool:
@@ -81,15 +40,36 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     app = Flask(__name__)
     app.config["ONRECORD"] = settings
-    app.extensions["onrecord"] = Services(settings)
+    # Flask refuses a larger body from its Content-Length, before reading it.
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.url_map.converters["int"] = Id
+    services = Services(settings)
+    app.extensions["onrecord"] = services
+    if services.token_problem:
+        logging.getLogger("onrecord").warning("%s", services.token_problem)
 
     from web.admin import admin
     from web.api import api
     from web.pages import pages
+    from web.votes import votes
 
     app.register_blueprint(pages)
+    app.register_blueprint(votes)
     app.register_blueprint(api)
     app.register_blueprint(admin)
+
+    @app.before_request
+    def bounded_request() -> None:
+        if len(request.query_string) > MAX_QUERY_STRING:
+            raise RequestURITooLarge(
+                f"The address is longer than {MAX_QUERY_STRING // 1024} KB; searches stop at 500 characters"
+            )
+        if (request.content_length or 0) > MAX_BODY:
+            raise RequestEntityTooLarge(f"Requests carry at most {MAX_BODY // 1024} KB")
+
+    @app.teardown_request
+    def release(_exc: BaseException | None) -> None:
+        services.release()
 
     @app.after_request
     def security_headers(response: Response) -> Response:
@@ -111,8 +91,17 @@ def create_app(settings: Settings | None = None) -> Flask:
         code = exc.code or 500
         message = "Not found" if code == 404 else (exc.description or exc.name)
         if _wants_json():
-            return jsonify({"error": message}), code
-        return render_template("error.html", message=message, code=code), code
+            response = jsonify({"error": message})
+        else:
+            response = Response(
+                render_template("error.html", message=message, code=code), mimetype="text/html"
+            )
+        response.status_code = code
+        # Allow on a 405, WWW-Authenticate on a 401: HTTP says they must be there.
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     def server_error(exc: Exception) -> tuple[Any, int]:
@@ -123,3 +112,19 @@ def create_app(settings: Settings | None = None) -> Flask:
         return render_template("error.html", message=message, code=500), 500
 
     return app
+
+
+def make_server(app: Flask, host: str = "127.0.0.1", port: int = 8000, threads: int = 8) -> Any:
+    """A waitress server with the app's limits: a request with a larger body
+    or longer headers is refused as it arrives, before it is read."""
+    from waitress import create_server
+
+    return create_server(
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        ident="onrecord",
+        max_request_body_size=MAX_BODY,
+        max_request_header_size=MAX_HEADERS,
+    )

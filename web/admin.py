@@ -4,7 +4,9 @@ Every write is a POST (or DELETE) that carries the admin token, either as
 ``Authorization: Bearer`` or as the form's ``token`` field. The token is the
 secret a cross-site form cannot know, so it is also the CSRF defence; no
 cookie grants anything. Without a configured token every write is a 403 and
-the pages show no forms.
+the pages show no forms. Saved searches are private too (a query says what a
+newsroom is chasing, a feed address is the feed's key): the list is shown
+only to a request that carries the token.
 """
 
 from __future__ import annotations
@@ -26,15 +28,15 @@ from flask import (
 
 from catalog import OnRecordError
 from catalog.speakers import SpeakerBook, SpeakerInfo
+from catalog.text import clean_text
+from search import SearchQuery
 from search.alerts import DEFAULT_MIN_SCORE, AlertBook, SavedSearch, check_notify
+from search.notify import check_target
 from web import Services
+from web.pages import feed_url
+from web.services import MAX_NAME, MAX_SAVED_QUERY
 
 admin = Blueprint("admin", __name__)
-
-# Long enough for "Councilmember Teresa Mosqueda (District 8)", short enough
-# that a paste accident does not become a speaker's name.
-MAX_NAME = 120
-MAX_QUERY = 500
 
 
 def services() -> Services:
@@ -43,21 +45,20 @@ def services() -> Services:
 
 def meeting_speakers(meeting_id: int) -> list[SpeakerInfo]:
     """A meeting's speakers, or a 404 when there is no such meeting."""
-    s = services()
-    with s.lock:
-        if s.catalog.meeting(meeting_id) is None:
-            abort(404)
-        return SpeakerBook(s.catalog.conn).speakers(meeting_id)
+    reader = services().reader()
+    if reader.catalog.meeting(meeting_id) is None:
+        abort(404)
+    return SpeakerBook(reader.conn).speakers(meeting_id)
 
 
 def clean_name(raw: object) -> str:
     if not isinstance(raw, str) or not raw.strip():
         raise OnRecordError("The name is empty; give the speaker's name, e.g. Jason Lando")
-    # Newlines and tabs from a paste would break transcripts and citations.
-    name = " ".join(raw.split())
-    if len(name) > MAX_NAME:
+    # Counted as sent, as the API's description counts it.
+    if len(raw) > MAX_NAME:
         raise OnRecordError(f"The name is longer than {MAX_NAME} characters; give just the person's name")
-    return name
+    # Control characters (a pasted line break, a bidi override) are refused, as everywhere.
+    return clean_text(raw, "The name", MAX_NAME)
 
 
 def name_speaker(meeting_id: int, label: str, raw_name: object) -> SpeakerInfo:
@@ -69,10 +70,13 @@ def name_speaker(meeting_id: int, label: str, raw_name: object) -> SpeakerInfo:
     if label not in {sp.label for sp in meeting_speakers(meeting_id)}:
         abort(404)
     name = clean_name(raw_name)
-    with s.lock:
-        before = SpeakerBook(s.catalog.conn).name(meeting_id, label, name)
-        s.index.store.rename_speaker(meeting_id, before, name)
-        return next(sp for sp in SpeakerBook(s.catalog.conn).speakers(meeting_id) if sp.label == label)
+    from search import SearchIndex
+
+    with s.writer() as catalog:
+        index = SearchIndex(catalog, s.settings.embed_model, s.settings.base_url, embedder=s.embedder)
+        # The name and the relabelled passages land in one transaction.
+        SpeakerBook(catalog.conn).name(meeting_id, label, name, relabel=index.store.rename_speaker)
+        return next(sp for sp in SpeakerBook(catalog.conn).speakers(meeting_id) if sp.label == label)
 
 
 def _json_body() -> dict[str, Any]:
@@ -120,9 +124,16 @@ def _text(data: Any, key: str) -> str | None:
 def add_saved_search(data: Any) -> SavedSearch:
     """Save a search from a form or a JSON body, checked as the CLI checks it."""
     s = services()
+    raw_query = data.get("query")
+    # Counted as sent, spaces and all, as the API's description counts it.
+    if isinstance(raw_query, str) and len(raw_query) > MAX_SAVED_QUERY:
+        raise OnRecordError(
+            f"The search is longer than {MAX_SAVED_QUERY} characters; keep the words to watch for"
+        )
     query = _text(data, "query") or ""
-    if len(query) > MAX_QUERY:
-        raise OnRecordError(f"The search is longer than {MAX_QUERY} characters; keep the words to watch for")
+    if not query:
+        raise OnRecordError("The saved search is empty; give the words to watch for, e.g. 287(g)")
+    SearchQuery(query)  # the checks every search gets (terms, prefixes), now rather than each night
     body = _text(data, "body")
     notify = _text(data, "notify") or "atom"
     try:
@@ -132,66 +143,90 @@ def add_saved_search(data: Any) -> SavedSearch:
         raise OnRecordError(
             f"notify {notify!r} is not understood; use atom, webhook:https://… or email:name@example.org"
         ) from None
+    check_target(notify, s.settings)  # no webhooks into the private network
+    # A form sends text; JSON must send what the API description says.
+    form = not request.is_json
     raw_score = data.get("min_score")
+    wrong_score = OnRecordError("min_score must be a number between 0 and 1, e.g. 0.55")
+    if isinstance(raw_score, bool) or (isinstance(raw_score, str) and not form):
+        raise wrong_score
     try:
         min_score = DEFAULT_MIN_SCORE if raw_score in (None, "") else float(raw_score)
     except (TypeError, ValueError):
-        raise OnRecordError("min_score must be a number between 0 and 1, e.g. 0.55") from None
+        raise wrong_score from None
     if not 0 <= min_score <= 1:
-        raise OnRecordError("min_score must be a number between 0 and 1, e.g. 0.55")
-    with s.lock:
-        if body and body not in {b.name for b in s.catalog.bodies()}:
+        raise wrong_score
+    backfill = data.get("backfill")
+    if isinstance(backfill, str) and form:
+        backfill = backfill in ("1", "on", "true")
+    elif backfill is not None and not isinstance(backfill, bool):
+        raise OnRecordError("backfill must be true or false")
+    with s.writer() as catalog:
+        if body and body not in {b.name for b in catalog.bodies()}:
             raise OnRecordError(f"No body named {body!r}; pick one from the meetings list")
-        return AlertBook(s.catalog.conn).add(
+        return AlertBook(catalog.conn).add(
             query,
             notify,
             body,
             _text(data, "speaker"),
             min_score,
-            data.get("backfill") in (True, "1", "on", "true"),
+            bool(backfill),
         )
 
 
 def remove_saved_search(saved_id: int) -> None:
-    s = services()
-    with s.lock:
-        if not AlertBook(s.catalog.conn).remove(saved_id):
+    with services().writer() as catalog:
+        if not AlertBook(catalog.conn).remove(saved_id):
             abort(404)
 
 
 def _saved_row(saved: SavedSearch) -> dict[str, Any]:
-    return {**asdict(saved), "feed": url_for("web.alert_feed", saved_id=saved.id, _external=True)}
+    return {**asdict(saved), "feed": feed_url(saved.feed_token)}
 
 
-@admin.get("/alerts")
-def alerts_page() -> str:
+def _alerts_page(notice: str = "", added: SavedSearch | None = None, listed: bool = False) -> str:
+    """The saved-searches page. Only a request that proved the token
+    (``listed``) sees the searches and their feed addresses."""
     s = services()
-    with s.lock:
-        saved = AlertBook(s.catalog.conn).all()
-        bodies = s.catalog.bodies()
+    reader = s.reader()
     return render_template(
         "alerts.html",
-        saved=saved,
-        bodies=bodies,
-        can_write=bool(s.settings.admin_token),
-        added=request.args.get("added", type=int),
-        removed=request.args.get("removed", type=int),
+        saved=AlertBook(reader.conn).all() if listed else [],
+        listed=listed,
+        bodies=reader.catalog.bodies(),
+        can_write=s.can_write,
+        notice=notice,
+        added=added,
+        feed_url=feed_url,
         default_min_score=DEFAULT_MIN_SCORE,
     )
 
 
+@admin.get("/alerts")
+def alerts_page() -> str:
+    return _alerts_page()
+
+
+@admin.post("/alerts/list")
+def list_alerts_form() -> str:
+    services().require_admin()
+    return _alerts_page(listed=True)
+
+
 @admin.post("/alerts")
-def add_alert_form() -> Response:
+def add_alert_form() -> str:
+    # Answered with the page rather than a redirect: the new feed's address
+    # is a secret, and a redirect would put it in the browser's history.
     services().require_admin()
     saved = add_saved_search(request.form)
-    return redirect(url_for("admin.alerts_page", added=saved.id), code=303)
+    return _alerts_page(f"Saved search {saved.id} added.", added=saved, listed=True)
 
 
 @admin.post("/alerts/<int:saved_id>/delete")
-def remove_alert_form(saved_id: int) -> Response:
+def remove_alert_form(saved_id: int) -> str:
     services().require_admin()
     remove_saved_search(saved_id)
-    return redirect(url_for("admin.alerts_page", removed=saved_id), code=303)
+    return _alerts_page(f"Saved search {saved_id} removed.", listed=True)
 
 
 @admin.get("/api/alerts")
@@ -199,8 +234,7 @@ def api_alerts() -> Response:
     # Webhook addresses often embed their own secret, so listing them is admin-only.
     s = services()
     s.require_admin()
-    with s.lock:
-        saved = AlertBook(s.catalog.conn).all()
+    saved = AlertBook(s.reader().conn).all()
     return jsonify({"saved_searches": [_saved_row(x) for x in saved]})
 
 

@@ -5,16 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, render_template, request, send_file
+from flask import Blueprint, Response, abort, current_app, render_template, request, send_file, url_for
 
 from catalog import OnRecordError
+from catalog.chapters import ChapterBook
 from catalog.formats import clock
 from catalog.speakers import SpeakerBook
 from search import SearchQuery
 from search.links import player_link
 from web import Services
-from web.api import query_from_args, run_search
-from web.present import citation, highlight
+from web.api import meeting_with_segments, query_from_args, run_search, run_timeline, search_args
+from web.chart import chart
+from web.feed import atom_feed
+from web.present import citation, highlight, table_of_contents
 
 pages = Blueprint("web", __name__)
 
@@ -34,22 +37,38 @@ def search_page() -> str:
     hits: list[Any] = []
     error = None
     query = None
+    found = None
     if request.args.get("q", "").strip():
         try:
             query = query_from_args()
             hits = run_search(query)
+            found = run_timeline(query, throttle=False)
         except OnRecordError as exc:
             error = str(exc)
-    with s.lock:
-        bodies = s.catalog.bodies()
+    args = search_args()
+
+    def narrow(since: str, until: str, body: str) -> str:
+        kept = {k: v for k, v in args.items() if k not in ("page", "since", "until", "body")}
+        return url_for("web.search_page", **kept, since=since, until=until, body=body)
+
+    bodies = s.reader().catalog.bodies()
     page = (query.offset // query.limit + 1) if query else 1
+    from web.votes import votes_near_hits
+
     return render_template(
         "search.html",
+        near_votes=votes_near_hits(hits),
         hits=hits,
         error=error,
         args=request.args,
+        # Links that carry the search on carry only its own arguments: any
+        # other (endpoint=x, _method=POST) would be read by url_for itself.
+        search_args=args,
         bodies=bodies,
         page=page,
+        timeline=found,
+        chart=chart(found, narrow) if found else None,
+        limit=query.limit if query else 10,
         more=bool(query and len(hits) == query.limit),
         play=lambda h: player_link(h.meeting_id, h.start, "").replace(
             "#", f"?hit={h.start:.1f}-{h.end:.1f}#"
@@ -63,10 +82,24 @@ def search_page() -> str:
 def meetings_page() -> str:
     s = services()
     body = request.args.get("body") or None
-    with s.lock:
-        found = s.catalog.meetings(body=body)
-        bodies = s.catalog.bodies()
-    return render_template("meetings.html", meetings=found, bodies=bodies, body=body)
+    catalog = s.reader().catalog
+    found = catalog.meetings(body=body)
+    bodies = catalog.bodies()
+    working = [
+        {"meeting": m, "done": catalog.transcribed_seconds(m.audio_hash) if m.audio_hash else 0.0}
+        for m in found
+        if m.status in ("queued", "transcribing", "indexing")
+    ]
+    failed = [m for m in found if m.status == "failed"]
+    return render_template(
+        "meetings.html",
+        meetings=found,
+        bodies=bodies,
+        body=body,
+        working=working,
+        failed=failed,
+        last_run=catalog.last_run(),
+    )
 
 
 def _span(raw: str | None) -> tuple[float, float] | None:
@@ -81,9 +114,8 @@ def _span(raw: str | None) -> tuple[float, float] | None:
 @pages.get("/meetings/<int:meeting_id>")
 def meeting_page(meeting_id: int) -> str:
     s = services()
-    meeting, segments = s.meeting_with_segments(meeting_id)
-    with s.lock:
-        speakers = SpeakerBook(s.catalog.conn).speakers(meeting_id)
+    meeting, segments = meeting_with_segments(meeting_id)
+    speakers = SpeakerBook(s.reader().conn).speakers(meeting_id)
     named = next((sp for sp in speakers if sp.label == request.args.get("named")), None)
     q = request.args.get("q", "").strip()
     spans = [span] if (span := _span(request.args.get("hit"))) else []
@@ -95,6 +127,9 @@ def meeting_page(meeting_id: int) -> str:
             spans += [(h.start, h.end) for h in hits]
         except OnRecordError as exc:
             error = str(exc)
+    # Only a query that passed the checks marks words: a raw oversized one
+    # would make every line of the transcript cost as much as the query.
+    marked = q if q and error is None else ""
     lines = [
         {
             "segment": seg,
@@ -103,48 +138,56 @@ def meeting_page(meeting_id: int) -> str:
         }
         for seg in segments
     ]
+    from web.votes import meeting_votes
+
+    votes_at, unplaced_votes = meeting_votes(meeting_id, [seg.start for seg in segments])
+    every_vote = [v for placed in votes_at.values() for v in placed] + unplaced_votes
     return render_template(
         "meeting.html",
+        chapters=table_of_contents(ChapterBook(s.reader().conn).chapters(meeting_id), segments, every_vote),
+        votes_at=votes_at,
+        unplaced_votes=unplaced_votes,
         meeting=meeting,
         lines=lines,
         hits=hits,
         q=q,
+        marked=marked,
         error=error,
         highlight=highlight,
         has_audio=bool(meeting.audio_path),
         speakers=speakers,
         named=named,
         # Read-only by default: without a configured token there is nothing to offer.
-        can_write=bool(s.settings.admin_token),
+        can_write=s.can_write,
     )
 
 
 @pages.get("/meetings/<int:meeting_id>/audio")
 def meeting_audio(meeting_id: int) -> Response:
-    s = services()
-    with s.lock:
-        meeting = s.catalog.meeting(meeting_id)
+    meeting = services().reader().catalog.meeting(meeting_id)
     if meeting is None or not meeting.audio_path or not Path(meeting.audio_path).exists():
         abort(404)
     # conditional=True answers Range requests, so the player can seek.
     return send_file(meeting.audio_path, mimetype="audio/mp4", conditional=True, max_age=3600)
 
 
-@pages.get("/alerts/<int:saved_id>/feed.atom")
-def alert_feed(saved_id: int) -> Response:
-    """A saved search's alerts as an Atom feed, newest first."""
+@pages.get("/alerts/<string(maxlength=64):feed_token>/feed.atom")
+def alert_feed(feed_token: str) -> Response:
+    """A saved search's alerts as an Atom feed, newest first. The address
+    holds the search's unguessable feed token: it is the feed's only key."""
     from search.alerts import AlertBook
-    from search.notify import summary
 
     s = services()
-    with s.lock:
-        book = AlertBook(s.catalog.conn)
-        saved = book.get(saved_id)
-        if saved is None:
-            abort(404)
-        alerts = book.for_search(saved_id)
-    updated = (alerts[0].created_at if alerts else saved.created_at).replace(" ", "T") + "Z"
-    xml = render_template(
-        "feed.xml", saved=saved, alerts=alerts, summary=summary, updated=updated, feed_url=request.base_url
-    )
+    book = AlertBook(s.reader().conn)
+    saved = book.by_feed_token(feed_token)
+    if saved is None:
+        abort(404)
+    xml = atom_feed(saved, book.for_search(saved.id), feed_url(saved.feed_token))
     return Response(xml, mimetype="application/atom+xml")
+
+
+def feed_url(feed_token: str) -> str:
+    """The feed's address on ``base_url``, never on the request's Host
+    header, which any client may write."""
+    base = services().settings.base_url.rstrip("/")
+    return base + url_for("web.alert_feed", feed_token=feed_token)

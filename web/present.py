@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from markupsafe import Markup, escape
 
 from catalog.formats import clock
-from catalog.types import Hit
+from catalog.types import Chapter, Hit, Segment
 
 TOKEN = re.compile(r"\w+")
 STOPWORDS = {
@@ -70,3 +71,41 @@ def citation(hit: Hit) -> dict[str, str]:
     speaker = f"**{hit.speaker}**, " if hit.speaker else ""
     markdown = f"> {hit.text}\n>\n> — {speaker}{hit.body}, [{hit.meeting_title}, {when}]({hit.url})"
     return {"plain": plain, "markdown": markdown}
+
+
+def table_of_contents(
+    chapters: list[Chapter], segments: list[Segment], votes: list[dict[str, Any]]
+) -> list[dict]:
+    """A meeting's chapters as its page lists them: each with who spoke in
+    it (most talk first) and the result of any vote taken in it."""
+    out = []
+    for n, chapter in enumerate(chapters, 1):
+        talk: dict[str, float] = {}
+        start, end = chapter.start, chapter.end
+        if start is not None:
+            for seg in segments:
+                if seg.speaker and seg.start >= start and (end is None or seg.start < end):
+                    talk[seg.speaker] = talk.get(seg.speaker, 0.0) + seg.end - seg.start
+        taken = [
+            v
+            for v in votes
+            if v["start"] is not None
+            and start is not None
+            and start - 0.5 <= v["start"] < (end or start) + 0.5
+        ]
+        if chapter.agenda_item_id is not None:
+            taken += [
+                v for v in votes if v["start"] is None and v.get("agenda_item_id") == chapter.agenda_item_id
+            ]
+        out.append(
+            {
+                "n": n,
+                "start": start,
+                "end": end,
+                "title": chapter.title,
+                "kind": chapter.kind,
+                "speakers": sorted(talk, key=lambda name: -talk[name])[:6],
+                "votes": taken,
+            }
+        )
+    return out
