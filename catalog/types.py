@@ -154,6 +154,9 @@ class Hit(Record):
     # "strong" when the passage clearly matches (close in meaning, or holding
     # the query's rare words), else "weak" (search/match.py).
     match: str = "strong"
+    # Said during a public-comment period (by the meeting's chapters):
+    # residents' testimony rather than members and staff.
+    public_comment: bool = False
 
 
 def parse_date(value: str, what: str = "date") -> str:

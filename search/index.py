@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from catalog.chapters import ChapterBook
 from catalog.db import Catalog
 from catalog.errors import QueryError
 from catalog.types import Chunk, Hit, Meeting, Segment
@@ -20,7 +21,7 @@ from search.links import deep_link
 from search.match import STRONG, QueryWord, query_words, strengths
 from search.query import SearchQuery, content_items, is_strict
 from search.quotes import Quote, chunk_sentences, pick_quote
-from search.store import SQLiteStore
+from search.store import CANDIDATES, SECTION_DEPTH, SQLiteStore
 
 # Bump when chunking changes, so ``onrecord reindex`` redoes every meeting.
 CHUNKER_VERSION = "chunks-2"
@@ -66,6 +67,8 @@ class SearchIndex:
         # passages come back for many queries; embedding their sentences
         # again cost most of a search on a small archive.
         self._sentence_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._comment_key: object = None
+        self._comment_chunks: frozenset[int] = frozenset()
 
     @property
     def embedder(self) -> Embedder:
@@ -126,11 +129,31 @@ class SearchIndex:
         query's weighted words."""
         if vector is None:
             vector = self.embedder.embed_batch([query.text])[0]
-        ranked = self.store.search(query, vector)
+        if query.section is None:
+            ranked = self.store.search(query, vector)
+        else:
+            # Each list is drawn deeper and cut to the section, so a page
+            # still fills when most of the archive is the other kind of talk.
+            inside = self.public_comment_chunks()
+            wanted = query.section == "public_comment"
+            ranked = {
+                name: [(cid, score) for cid, score in found if (cid in inside) == wanted][:CANDIDATES]
+                for name, found in self.store.search(query, vector, depth=SECTION_DEPTH).items()
+            }
         chunks = self.store.chunks(list(dict.fromkeys(cid for found in ranked.values() for cid, _ in found)))
         words = self.query_words(query.text)
         fused = fuse(ranked, chunks, keyword_only=is_strict(query.text), keep=keep, words=words)
         return Ranking(fused, chunks, ranked, words)
+
+    def public_comment_chunks(self) -> frozenset[int]:
+        """The chunks said during a public-comment period (by the meetings'
+        chapters), kept until the chapters or the index change."""
+        spans = ChapterBook(self.catalog.conn).public_comment()
+        key = (self.store.generation(), tuple((m, tuple(p)) for m, p in sorted(spans.items())))
+        if self._comment_key != key:
+            self._comment_chunks = self.store.chunks_within(spans)
+            self._comment_key = key
+        return self._comment_chunks
 
     def query_words(self, text: str) -> list[QueryWord]:
         """The query's content terms with their spellings, weighed by rarity."""
@@ -167,6 +190,7 @@ class SearchIndex:
         """Hits for ranked chunks: each quotes the sentences that answer
         ``text`` and keeps its whole chunk as context."""
         quotes = self.quotes([chunk for chunk, _ in found], text, vector)
+        comment = self.public_comment_chunks()
         meetings: dict[int, Meeting | None] = {}
         hits = []
         for (chunk, score), quote in zip(found, quotes, strict=True):
@@ -191,6 +215,7 @@ class SearchIndex:
                     context_start=chunk.start,
                     context_end=chunk.end,
                     match=(match or {}).get(chunk.id or 0, STRONG),
+                    public_comment=chunk.id in comment,
                 )
             )
         return hits

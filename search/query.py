@@ -24,6 +24,9 @@ MAX_PREFIX_TERMS = 4
 TOKEN = re.compile(r"\w+", re.UNICODE)
 PART = re.compile(r'"([^"]*)"|(\S+)')
 OPERATORS = {"AND", "OR", "NOT"}
+# Who is speaking, by the meeting's chapters: residents during a
+# public-comment period, or members and staff the rest of the time.
+SECTIONS = ("public_comment", "members")
 
 
 @dataclass
@@ -37,6 +40,7 @@ class SearchQuery:
     limit: int = 10
     offset: int = 0
     order: str = "relevance"  # or "date": newest meetings first
+    section: str | None = None  # one of SECTIONS
 
     def __post_init__(self) -> None:
         self.text = (self.text or "").strip()
@@ -58,6 +62,8 @@ class SearchQuery:
             raise QueryError("--limit must be between 1 and 100")
         if self.order not in ("relevance", "date"):
             raise QueryError(f"order {self.order!r} is unknown; use relevance or date")
+        if self.section is not None and self.section not in SECTIONS:
+            raise QueryError(f"section {self.section!r} is unknown; use {' or '.join(SECTIONS)}")
         if not 0 <= self.offset <= 1000:
             raise QueryError("The page is out of range; results stop after 1000")
 

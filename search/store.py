@@ -29,6 +29,9 @@ from search.schema import SQLITE_MIGRATIONS
 from search.vectors import EXACT_BELOW, VectorMap
 
 CANDIDATES = 200
+# How deep each list is drawn when the index cuts it to a section (public
+# comment, or members and staff), so a page still fills.
+SECTION_DEPTH = 2_000
 # BM25 scores every passage that holds any OR-ed word, about 14 µs each on
 # this CPU: a million-chunk store has 137,000 passages with "says" in them.
 # A natural-language query keeps its rarest words while their passages add
@@ -93,14 +96,23 @@ class Store(ABC):
     for BM25, with the speaker as a lower-weighted part of the tsvector)."""
 
     @abstractmethod
-    def search(self, query: SearchQuery, query_vector: np.ndarray | None) -> Ranked:
+    def search(self, query: SearchQuery, query_vector: np.ndarray | None, depth: int = CANDIDATES) -> Ranked:
         """Return ``{"bm25": [(chunk id, score), …best first], "dense": […]}``,
-        each cut at ``CANDIDATES`` and honouring the query's filters; higher
-        scores are better."""
+        each cut at ``depth`` and honouring the query's filters (all but its
+        section, which the index applies to a deeper list); higher scores
+        are better."""
 
     @abstractmethod
     def chunks(self, ids: list[int]) -> dict[int, Chunk]:
         """The records of these chunks, by id; ids no longer present are left out."""
+
+    @abstractmethod
+    def generation(self) -> int:
+        """A number that changes whenever the indexed chunks change."""
+
+    @abstractmethod
+    def chunks_within(self, spans: dict[int, list[tuple[float, float]]]) -> frozenset[int]:
+        """The ids of the chunks that start inside a meeting's spans (seconds)."""
 
     def spellings(self, item: str) -> list[str]:
         """Other FTS5 items that stand for a query's word or compound in
@@ -269,6 +281,27 @@ class SQLiteStore(Store):
             for r in rows
         }
 
+    def generation(self) -> int:
+        row = self.conn.execute(
+            "SELECT generation FROM index_generation WHERE model = ?", (self.model_id,)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def chunks_within(self, spans: dict[int, list[tuple[float, float]]]) -> frozenset[int]:
+        """The chunks that start inside any of a meeting's ``spans`` (start,
+        end seconds), e.g. its public-comment periods."""
+        found: list[int] = []
+        for meeting_id, periods in spans.items():
+            for start, end in periods:
+                found += [
+                    r[0]
+                    for r in self.conn.execute(
+                        "SELECT id FROM chunks WHERE meeting_id = ? AND start_time >= ? AND start_time < ?",
+                        (meeting_id, start, end),
+                    )
+                ]
+        return frozenset(found)
+
     def rename_speaker(self, meeting_id: int, old: str, new: str) -> None:
         """A speaker got a name: relabel their passages; the text, and so the
         vectors, stay as they were."""
@@ -371,12 +404,12 @@ class SQLiteStore(Store):
         self._refresh()
         return int((self._chunk_of_row >= 0).sum())
 
-    def search(self, query: SearchQuery, query_vector: np.ndarray | None) -> Ranked:
-        ranked: Ranked = {"bm25": self._bm25(query)}
-        ranked["dense"] = self._dense(query, query_vector) if query_vector is not None else []
+    def search(self, query: SearchQuery, query_vector: np.ndarray | None, depth: int = CANDIDATES) -> Ranked:
+        ranked: Ranked = {"bm25": self._bm25(query, depth)}
+        ranked["dense"] = self._dense(query, query_vector, depth) if query_vector is not None else []
         return ranked
 
-    def _bm25(self, q: SearchQuery) -> list[tuple[int, float]]:
+    def _bm25(self, q: SearchQuery, depth: int = CANDIDATES) -> list[tuple[int, float]]:
         expression = fts_expression(q.text, self.spellings)
         if expression is None:
             return []
@@ -387,14 +420,14 @@ class SQLiteStore(Store):
         ranges = self._ranges_of(q)
         try:
             if ranges is not None and sum(end - first for first, end in ranges) <= RANGE_SCAN:
-                return self._bm25_in(expression, ranges) if ranges else []
-            return self._bm25_all(expression, q)
+                return self._bm25_in(expression, ranges, depth) if ranges else []
+            return self._bm25_all(expression, q, depth)
         except sqlite3.OperationalError as exc:
             # fts_expression only emits quoted terms, so this is a bug, but a
             # user must still get a message rather than a traceback.
             raise QueryError(f"Could not search for {q.text!r}: {exc}") from None
 
-    def _bm25_in(self, expression: str, ranges: list[tuple[int, int]]) -> list[tuple[int, float]]:
+    def _bm25_in(self, expression: str, ranges: list[tuple[int, int]], depth: int) -> list[tuple[int, float]]:
         """BM25 within chunk-id ranges. Ranked by the ``rank`` column, FTS5
         scores every match of the whole index before the ranges filter them
         out; scored by ``bm25()`` in the select list, only the matches
@@ -404,11 +437,11 @@ class SQLiteStore(Store):
         rows = self.conn.execute(
             f"SELECT rowid, bm25(chunks_fts, {weights}) AS score FROM chunks_fts"
             f" WHERE chunks_fts MATCH ? AND ({clause}) ORDER BY score, rowid LIMIT ?",
-            [expression, *[v for r in ranges for v in r], CANDIDATES],
+            [expression, *[v for r in ranges for v in r], depth],
         )
         return [(r[0], -r[1]) for r in rows]
 
-    def _bm25_all(self, expression: str, q: SearchQuery) -> list[tuple[int, float]]:
+    def _bm25_all(self, expression: str, q: SearchQuery, depth: int) -> list[tuple[int, float]]:
         newest_first_from = self._budget_start(expression, q) if self.vector_count() > POSTING_BUDGET else 0
         scope, params = self._scope(q)
         rows = self.conn.execute(
@@ -417,7 +450,7 @@ class SQLiteStore(Store):
             + " WHERE chunks_fts MATCH ? AND f.rank MATCH ? AND f.rowid >= ?"
             + scope[1]
             + " ORDER BY f.rank LIMIT ?",
-            [expression, _rank_function(), newest_first_from, *params, CANDIDATES],
+            [expression, _rank_function(), newest_first_from, *params, depth],
         )
         return [(r[0], -r[1]) for r in rows]
 
@@ -505,10 +538,7 @@ class SQLiteStore(Store):
 
     def _refresh(self) -> None:
         """Map new rows since the last look; cheap when nothing changed."""
-        row = self.conn.execute(
-            "SELECT generation FROM index_generation WHERE model = ?", (self.model_id,)
-        ).fetchone()
-        generation = row[0] if row else 0
+        generation = self.generation()
         if generation == self._generation:
             return
         info = self.conn.execute(
@@ -561,11 +591,11 @@ class SQLiteStore(Store):
             return np.array(sorted(ids), dtype=np.int64)
         return [slice(*self._ranges[m]) for m in self._meetings(q) if m in self._ranges]
 
-    def _dense(self, q: SearchQuery, vector: np.ndarray) -> list[tuple[int, float]]:
+    def _dense(self, q: SearchQuery, vector: np.ndarray, depth: int = CANDIDATES) -> list[tuple[int, float]]:
         self._refresh()
         if self._map is None:
             return []
-        rows, scores = self._map.top(vector, CANDIDATES, self._allowed_rows(q), self.exact_below)
+        rows, scores = self._map.top(vector, depth, self._allowed_rows(q), self.exact_below)
         return list(zip(self._chunk_of_row[rows].tolist(), scores.tolist(), strict=True))
 
 
