@@ -107,23 +107,33 @@ def ingest(
 
     SOURCE is a video URL yt-dlp understands (YouTube, Vimeo, archive.org,
     a city portal's page or stream, a playlist, channel or feed, direct
-    media), a local media file, or a caption file (.vtt or .srt), which is
-    imported as the transcript without Whisper. Ingesting a meeting again
-    adds nothing.
+    media), a local media file, a caption file (.vtt or .srt), which is
+    imported as the transcript without Whisper, or a folder of these. Every
+    source shares one process, so the models load once. Ingesting a meeting
+    again adds nothing.
 
     \b
     Example:
       onrecord ingest council-2024-03-05.mp4 --body "Seattle City Council" --date 2024-03-05
       onrecord ingest minutes.vtt --body "Oakland City Council" --date 2022-08-09
+      onrecord ingest archive/captions/ --body "Boston City Council"
     """
-    from onrecord.pipeline import Overrides
+    from onrecord.pipeline import Overrides, expand_sources
 
     overrides = Overrides(body=body, date=date, title=title)
     settings = settings.with_overrides(engine=engine, whisper_model=model, captions=captions)
     with _run_lock(settings), _pipeline(settings, progress=True) as pipeline:
-        results = [r for source in sources for r in pipeline.ingest(source, overrides)]
+        # One pipeline for every source: the models load once, for the first
+        # meeting that needs them, and serve the rest.
+        todo = expand_sources(list(sources))
+        results = [r for source in todo for r in pipeline.ingest(source, overrides)]
     if as_json:
-        click.echo(json.dumps({"meetings": [r.meeting.summary() for r in results]}, indent=2))
+        # "timings": wall seconds per stage over all sources; stages that run
+        # side by side (transcription and diarization) overlap.
+        timings = {stage: round(seconds, 3) for stage, seconds in pipeline.timings.items()}
+        click.echo(
+            json.dumps({"meetings": [r.meeting.summary() for r in results], "timings": timings}, indent=2)
+        )
         return
     for r in results:
         m = r.meeting

@@ -17,7 +17,8 @@ WHEEL = "cdp-backend==4.1.3"
 MEMBER = "cdp_backend/tests/resources/example_video.mp4"
 
 
-def fetch_demo_video(dest: Path) -> Path:
+def fetch_demo_video(dest: Path, member: str = MEMBER) -> Path:
+    """``member`` of the wheel (by default the demo video) at ``dest``, fetched once."""
     if dest.exists() and dest.stat().st_size > 0:
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -29,7 +30,7 @@ def fetch_demo_video(dest: Path) -> Path:
         wheel = next(Path(tmp).glob("cdp_backend-*.whl"))
         with zipfile.ZipFile(wheel) as zf:
             partial = dest.with_suffix(".partial")
-            partial.write_bytes(zf.read(MEMBER))
+            partial.write_bytes(zf.read(member))
             partial.replace(dest)
     return dest
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +88,9 @@ class Pipeline:
         self.profile = Profile.from_settings(settings)
         self._transcribers: dict[Profile, Any] = {}
         self._index: Any = None
+        # Loaded beside transcription when a meeting is diarized (see
+        # _speakers), else by the index on first use.
+        self._embedder: Any = None
         # Loaded on first use; a caller may hand one in (tests count its runs).
         self._diarizer: Any = diarizer
         # Wall seconds per stage, summed over this pipeline's meetings.
@@ -127,7 +131,9 @@ class Pipeline:
         if self._index is None:
             from search import SearchIndex
 
-            self._index = SearchIndex(self.catalog, self.settings.embed_model, self.settings.base_url)
+            self._index = SearchIndex(
+                self.catalog, self.settings.embed_model, self.settings.base_url, embedder=self._embedder
+            )
         return self._index
 
     # -- ingest -----------------------------------------------------------
@@ -264,18 +270,19 @@ class Pipeline:
             if meeting.transcript_source == "captions":
                 segments = self.catalog.segments(meeting.id)
             else:
-                segments = self._transcribe(meeting)
-                prints: dict[str, Any] = {}
-                if self.settings.diarize:
-                    segments, prints = self._diarize(meeting, segments)
+                segments, prints = self._transcribe_and_diarize(meeting)
                 self.catalog.replace_segments(meeting.id, segments)
                 if prints:
                     self._remember_voices(meeting, prints)
                 # Speakers show by name where a voice was recognised.
                 segments = self.catalog.segments(meeting.id)
             self.catalog.set_status(meeting.id, "indexing")
+            index = self.index
+            before = dict(index.timings)
             with self._timed("index"), self.progress.count("embed chunks") as bar:
-                self.index.index_meeting(meeting.id, segments, progress=bar)
+                index.index_meeting(meeting.id, segments, progress=bar)
+            for step, seconds in index.timings.items():  # chunking, embedding, storing
+                self.timings[step] = self.timings.get(step, 0.0) + seconds - before.get(step, 0.0)
             with self._timed("votes"):
                 from onrecord.votes import detect_meeting_votes
 
@@ -294,31 +301,64 @@ class Pipeline:
         assert found is not None
         return found
 
-    def _diarize(self, meeting: Meeting, segments: list[Any]) -> tuple[list[Any], dict[str, Any]]:
-        """Who spoke when: the segments with speaker labels, and each label's
-        voice print and talk time. The audio is read a block at a time and
-        the result cached by its hash, so a resumed meeting skips this."""
-        from ingest import load_audio
-        from transcribe.diarize import diarize_cached, get_diarizer
+    def _transcribe_and_diarize(self, meeting: Meeting) -> tuple[list[Any], dict[str, Any]]:
+        """The transcript with speaker labels, and each label's voice print
+        and talk time.
+
+        Both read the audio and neither needs the other, so the diarizer
+        runs in a thread beside the transcriber: CTranslate2 leaves part of
+        the second core idle (beam search, word alignment, Python), which
+        resemblyzer fills. The embedding model loads in that thread too, so
+        indexing does not wait for it.
+        """
         from transcribe.turns import assign_speakers
 
-        assert meeting.audio_path and meeting.audio_hash
-        audio = Path(meeting.audio_path)
-        if self._diarizer is None:
-            self._diarizer = get_diarizer()
-        with self._timed("diarize"), self.progress.seconds("diarize", meeting.duration) as bar:
-            found = diarize_cached(
-                self.catalog,
-                self._diarizer,
-                meeting.audio_hash,
-                lambda start, seconds: load_audio(audio, start, seconds),
-                progress=bar,
-            )
-        if not found.turns:
+        beside = Beside(self._speakers, meeting) if self.settings.diarize else None
+        try:
+            segments = self._transcribe(meeting)
+        finally:
+            if beside:
+                _torch_threads(None)  # the transcriber is done: the diarizer may take both cores
+            found = beside.result() if beside else None
+        if found is None or not found.turns:
             return segments, {}
         talk = found.talk_time()
         voices = {label: (vector, talk.get(label, 0.0)) for label, vector in found.prints.items()}
         return assign_speakers(segments, found.turns), voices
+
+    def _speakers(self, meeting: Meeting) -> Any:
+        """Who spoke when, read a block at a time and cached by the audio's
+        hash (a resumed meeting skips this). Runs in its own thread, on its
+        own catalog connection."""
+        from ingest import load_audio
+        from transcribe.diarize import diarize_cached, get_diarizer
+
+        assert meeting.audio_path and meeting.audio_hash
+        audio = Path(meeting.audio_path)
+        # CTranslate2 runs two threads; torch's own two beside them would
+        # oversubscribe the cores (both spin while they wait for work).
+        _torch_threads(1)
+        catalog = Catalog(self.settings.db_path)
+        try:
+            if self._diarizer is None:
+                self._diarizer = get_diarizer()
+            with self._timed("diarize"), self.progress.seconds("diarize", meeting.duration) as bar:
+                found = diarize_cached(
+                    catalog,
+                    self._diarizer,
+                    meeting.audio_hash,
+                    lambda start, seconds: load_audio(audio, start, seconds),
+                    progress=bar,
+                )
+        finally:
+            catalog.close()
+            _torch_threads(None)
+        if self._index is None and self._embedder is None:
+            from search.embed import get_embedder
+
+            with self._timed("load models"):
+                self._embedder = get_embedder(self.settings.embed_model)
+        return found
 
     def _remember_voices(self, meeting: Meeting, prints: dict[str, Any]) -> None:
         """Keep the voice prints, and propose names the body's known voices match."""
@@ -341,14 +381,18 @@ class Pipeline:
         assert meeting.id is not None and meeting.audio_path and meeting.audio_hash
         audio = Path(meeting.audio_path)
         self.catalog.set_status(meeting.id, "transcribing")
+        engine = self.transcriber
+        before = dict(engine.timings)
         with self._timed("transcribe"), self.progress.seconds("transcribe", meeting.duration) as bar:
             segments = transcribe_cached(
                 self.catalog,
-                self.transcriber,
+                engine,
                 meeting.audio_hash,
                 lambda start, seconds: load_audio(audio, start, seconds),
                 progress=bar,
             )
+        for step, seconds in engine.timings.items():  # VAD, decoding, coverage pass
+            self.timings[step] = self.timings.get(step, 0.0) + seconds - before.get(step, 0.0)
         return apply_guards(segments)
 
     # -- scratch space ------------------------------------------------------
@@ -373,6 +417,62 @@ class Pipeline:
                 shutil.rmtree(folder, ignore_errors=True)
                 swept += 1
         return swept
+
+
+def _torch_threads(count: int | None) -> None:
+    """Set torch's intra-op threads (None: one per core)."""
+    import torch
+
+    torch.set_num_threads(count or os.cpu_count() or 1)
+
+
+class Beside:
+    """Runs ``fn(*args)`` in a thread; ``result()`` waits for it and returns
+    what it returned, or raises what it raised."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._out: Any = None
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                self._out = fn(*args)
+            except BaseException as exc:  # handed to the caller of result()
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, name=getattr(fn, "__name__", "beside"), daemon=True)
+        self._thread.start()
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._out
+
+
+# What a folder given to ``ingest`` contributes: recordings and caption files.
+MEDIA_SUFFIXES = (".mp4", ".m4a", ".mp3", ".wav", ".flac", ".ogg", ".opus", ".webm", ".mkv", ".mov", ".aac")
+
+
+def expand_sources(sources: list[str]) -> list[str]:
+    """Sources with each folder replaced by the recordings and caption
+    files in it, in name order, so a whole archive imports in one process
+    (its models loaded once)."""
+    from transcribe.captions import CAPTION_SUFFIXES
+
+    out: list[str] = []
+    for source in sources:
+        folder = Path(source)
+        if "://" in source or not folder.is_dir():
+            out.append(source)
+            continue
+        found = sorted(
+            str(p) for p in folder.iterdir() if p.suffix.lower() in MEDIA_SUFFIXES + CAPTION_SUFFIXES
+        )
+        if not found:
+            raise SourceError(f"{folder}: no recordings or caption files (.vtt, .srt, .mp4, …) in it")
+        out += found
+    return out
 
 
 def _local_meeting(path: Path, overrides: Overrides, digest: str, duration: float) -> Meeting:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,6 +70,7 @@ class SearchIndex:
         self._sentence_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._comment_key: object = None
         self._comment_chunks: frozenset[int] = frozenset()
+        self.timings: dict[str, float] = {}
 
     @property
     def embedder(self) -> Embedder:
@@ -84,10 +86,20 @@ class SearchIndex:
     def index_meeting(
         self, meeting_id: int, segments: list[Segment], progress: Callable[[int, int], None] | None = None
     ) -> int:
+        clock = time.perf_counter()
         chunks = chunk_segments(meeting_id, segments)
+        clock = self._took("chunking", clock)
         vectors = self.embedder.embed([c.text for c in chunks], progress=progress)
+        clock = self._took("embedding", clock)
         self.store.index_meeting(meeting_id, chunks, vectors, self.version)
+        self._took("storing", clock)
         return len(chunks)
+
+    def _took(self, step: str, since: float) -> float:
+        """Add the seconds since ``since`` to ``step`` (benchmarks read them)."""
+        now = time.perf_counter()
+        self.timings[step] = self.timings.get(step, 0.0) + now - since
+        return now
 
     def stale_meetings(self) -> list[int]:
         """Meetings whose index was built by another model or chunker, or never."""

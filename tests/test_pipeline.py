@@ -159,3 +159,97 @@ def test_a_feed_ingests_each_recording_once(home: Path, loopback: LoopbackServer
     assert meetings[0]["source_url"] == loopback.url("jfk.flac")
     again = run(home, "ingest", loopback.url("feed.xml"), "--body", "Test Council")
     assert again.output.count("Already ingested, nothing added") == 2
+
+
+def test_diarizing_beside_transcription_gives_what_one_after_the_other_does(home: Path) -> None:
+    """The pipeline runs the diarizer in a thread beside the transcriber; the
+    same stages run one after the other through their own seams give the
+    same segments and speakers on a real two-speaker call."""
+    from catalog import Catalog, load_settings
+    from ingest import load_audio
+    from onrecord.pipeline import Overrides, Pipeline
+    from transcribe import transcribe_cached
+    from transcribe.diarize import diarize_cached, get_diarizer
+    from transcribe.guards import apply_guards
+    from transcribe.turns import assign_speakers
+
+    call = shared("speech/two-speakers.wav")
+    pipeline = Pipeline(load_settings(home))
+    [result] = pipeline.ingest(str(call), Overrides(body="Phone"))
+    together = pipeline.catalog.segments(result.meeting.id or 0)
+    meeting = result.meeting
+    assert meeting.audio_path and meeting.audio_hash
+
+    def load(start: float, seconds: float):  # noqa: ANN202
+        return load_audio(Path(meeting.audio_path or ""), start, seconds)
+
+    apart = Catalog(home.parent / "apart.db")
+    segments = apply_guards(transcribe_cached(apart, pipeline.transcriber, meeting.audio_hash, load))
+    found = diarize_cached(apart, get_diarizer(), meeting.audio_hash, load)
+    one_after_the_other = assign_speakers(segments, found.turns)
+
+    assert len({s.speaker for s in together}) == 2
+    assert [(s.start, s.end, s.text, s.speaker) for s in together] == [
+        (s.start, s.end, s.text, s.speaker) for s in one_after_the_other
+    ]
+    assert {"transcribe", "diarize", "vad", "decode", "coverage pass", "embedding"} <= set(pipeline.timings)
+    pipeline.close()
+    apart.close()
+
+
+def test_models_load_once_for_every_source_of_one_ingest(home: Path, monkeypatch) -> None:  # noqa: ANN001
+    """Two recordings and a folder of captions in one `ingest`: Whisper, the
+    voice encoder and MiniLM each load once, for the first meeting that
+    needs them (the real models, counted as they load)."""
+    import faster_whisper
+    import resemblyzer
+
+    import search.embed
+    import search.index
+    from transcribe.voices import load_encoder
+
+    loads: list[str] = []
+
+    def counted(name: str, real):  # noqa: ANN001, ANN202
+        def load(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            loads.append(name)
+            return real(*args, **kwargs)
+
+        return load
+
+    class CountedWhisper(faster_whisper.WhisperModel):
+        def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+            loads.append("whisper")
+            super().__init__(*args, **kwargs)
+
+    class CountedVoices(resemblyzer.VoiceEncoder):
+        def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+            loads.append("voices")
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(faster_whisper, "WhisperModel", CountedWhisper)
+    monkeypatch.setattr(resemblyzer, "VoiceEncoder", CountedVoices)
+    for module in (search.embed, search.index):
+        monkeypatch.setattr(module, "get_embedder", counted("minilm", search.embed.get_embedder))
+    load_encoder.cache_clear()
+
+    folder = home.parent / "archive"
+    folder.mkdir()
+    shutil.copy(shared("captions/oakland_captions.vtt"), folder / "oakland-2022-08-09.vtt")
+    (folder / "README.txt").write_text("not a recording: left out")
+    sources = [str(shared("speech/jfk.flac")), str(shared("speech/two-speakers.wav")), str(folder)]
+    result = run(home, "ingest", *sources, "--body", "Test Council", "--json")
+    assert result.exit_code == 0, result.output
+    meetings = json.loads(result.output)["meetings"]
+    assert [m["status"] for m in meetings] == ["indexed"] * 3
+    assert meetings[2]["date"] == "2022-08-09"
+    assert sorted(loads) == ["minilm", "voices", "whisper"]
+    load_encoder.cache_clear()
+
+
+def test_a_folder_without_recordings_is_refused(home: Path) -> None:
+    empty = home.parent / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not a recording")
+    result = run(home, "ingest", str(empty))
+    assert result.exit_code == 1 and "no recordings or caption files" in result.output

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -53,6 +55,17 @@ class Transcriber(ABC):
         # Order is kept (it is the prompt's order); blanks and repeats are not.
         self.vocabulary = list(dict.fromkeys(w.strip() for w in vocabulary or [] if w.strip()))
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else DEFAULT_CACHE_DIR
+        # Wall seconds per step inside the engine (VAD, decoding, the
+        # coverage pass), summed over this engine's calls; benchmarks read it.
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def timed(self, step: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[step] = self.timings.get(step, 0.0) + time.perf_counter() - started
 
     @property
     def prompt(self) -> str | None:
