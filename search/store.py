@@ -96,9 +96,9 @@ class Store(ABC):
     for BM25, with the speaker as a lower-weighted part of the tsvector)."""
 
     @abstractmethod
-    def search(self, query: SearchQuery, query_vector: np.ndarray | None, depth: int = CANDIDATES) -> Ranked:
+    def search(self, query: SearchQuery, query_vector: np.ndarray | None, depth: int | None = None) -> Ranked:
         """Return ``{"bm25": [(chunk id, score), …best first], "dense": […]}``,
-        each cut at ``depth`` and honouring the query's filters (all but its
+        each cut at ``depth`` (``CANDIDATES`` by default) and honouring the query's filters (all but its
         section, which the index applies to a deeper list); higher scores
         are better."""
 
@@ -404,12 +404,14 @@ class SQLiteStore(Store):
         self._refresh()
         return int((self._chunk_of_row >= 0).sum())
 
-    def search(self, query: SearchQuery, query_vector: np.ndarray | None, depth: int = CANDIDATES) -> Ranked:
+    def search(self, query: SearchQuery, query_vector: np.ndarray | None, depth: int | None = None) -> Ranked:
+        depth = CANDIDATES if depth is None else depth
         ranked: Ranked = {"bm25": self._bm25(query, depth)}
         ranked["dense"] = self._dense(query, query_vector, depth) if query_vector is not None else []
         return ranked
 
-    def _bm25(self, q: SearchQuery, depth: int = CANDIDATES) -> list[tuple[int, float]]:
+    def _bm25(self, q: SearchQuery, depth: int | None = None) -> list[tuple[int, float]]:
+        depth = CANDIDATES if depth is None else depth
         expression = fts_expression(q.text, self.spellings)
         if expression is None:
             return []
@@ -591,7 +593,8 @@ class SQLiteStore(Store):
             return np.array(sorted(ids), dtype=np.int64)
         return [slice(*self._ranges[m]) for m in self._meetings(q) if m in self._ranges]
 
-    def _dense(self, q: SearchQuery, vector: np.ndarray, depth: int = CANDIDATES) -> list[tuple[int, float]]:
+    def _dense(self, q: SearchQuery, vector: np.ndarray, depth: int | None = None) -> list[tuple[int, float]]:
+        depth = CANDIDATES if depth is None else depth
         self._refresh()
         if self._map is None:
             return []
