@@ -12,6 +12,7 @@ BENCHMARKS = [
     "long_meeting",
     "diarization",
     "retrieval",
+    "judged",
     "alert_threshold",
     "load",
     "scale",

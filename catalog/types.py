@@ -159,6 +159,12 @@ class Hit(Record):
     context: str = ""
     context_start: float | None = None
     context_end: float | None = None
+    # "strong" when the passage clearly matches (close in meaning, or holding
+    # the query's rare words), else "weak" (search/match.py).
+    match: str = "strong"
+    # Said during a public-comment period (by the meeting's chapters):
+    # residents' testimony rather than members and staff.
+    public_comment: bool = False
 
 
 def parse_date(value: str, what: str = "date") -> str:

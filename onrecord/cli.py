@@ -150,6 +150,11 @@ def ingest(
 @click.option("--until", help="Only meetings on or before YYYY-MM-DD.")
 @click.option("--speaker", help="Only passages by this speaker.")
 @click.option("--meeting", "meeting_id", type=int, help="Only this meeting id.")
+@click.option(
+    "--section",
+    type=click.Choice(["public_comment", "members"]),
+    help="Only public comment (residents' testimony), or only members and staff.",
+)
 @click.option("--limit", default=10, show_default=True, help="How many results.")
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
 @click.pass_obj
@@ -162,6 +167,7 @@ def search(
     until: str | None,
     speaker: str | None,
     meeting_id: int | None,
+    section: str | None,
     limit: int,
     as_json: bool,
 ) -> None:
@@ -177,7 +183,14 @@ def search(
     from search import SearchQuery
 
     q = SearchQuery(
-        query, body=body, since=since, until=until, speaker=speaker, meeting_id=meeting_id, limit=limit
+        query,
+        body=body,
+        since=since,
+        until=until,
+        speaker=speaker,
+        meeting_id=meeting_id,
+        section=section,
+        limit=limit,
     )
     with _pipeline(settings) as pipeline:
         hits = pipeline.index.search(q)
@@ -190,6 +203,7 @@ def search(
 
     for h in hits:
         who = f"{h.speaker}: " if h.speaker else ""
+        who = f"(public comment) {who}" if h.public_comment else who
         click.echo(f"{h.body} · {h.meeting_title} · {h.meeting_date or 'undated'} · {clock(h.start)[:8]}")
         click.echo(f"  {who}{h.text}")
         click.echo(f"  {h.url}\n")

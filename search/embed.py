@@ -13,6 +13,7 @@ import numpy as np
 from catalog.errors import ModelError
 
 BUNDLED = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
+SMALL_BATCH = 8  # texts: a query, or a hit's few sentences
 # Texts handed to the model at a time (progress is reported between them),
 # and the batch it runs them in. sentence-transformers sorts each group by
 # length, so a large group pads little; on 2 CPU cores, 32 per forward pass
@@ -88,13 +89,25 @@ class SentenceTransformerEmbedder(Embedder):
         self.dim = int(self.model.get_embedding_dimension())
 
     def embed_batch(self, texts: list[str]) -> np.ndarray:
-        vectors = self.model.encode(
-            texts,
-            batch_size=EMBED_BATCH,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        import torch
+
+        # A query is a few dozen tokens: one thread embeds it about as fast
+        # as two on a quiet machine, and on a busy one (other searches, an
+        # ingest) two threads spin-waiting for a core took 1.2 s where one
+        # took 85 ms.
+        threads = torch.get_num_threads()
+        if len(texts) <= SMALL_BATCH:
+            torch.set_num_threads(1)
+        try:
+            vectors = self.model.encode(
+                texts,
+                batch_size=EMBED_BATCH,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        finally:
+            torch.set_num_threads(threads)
         return np.asarray(vectors, dtype=np.float32)
 
 

@@ -6,27 +6,40 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from catalog.chapters import ChapterBook
 from catalog.db import Catalog
 from catalog.errors import QueryError
 from catalog.types import Chunk, Hit, Meeting, Segment
 from search.chunking import chunk_segments
 from search.embed import BUNDLED, Embedder, get_embedder
-from search.fusion import fuse
+from search.fusion import Ranked, fuse
 from search.links import deep_link
-from search.query import SearchQuery, is_strict
+from search.match import STRONG, QueryWord, query_words, strengths
+from search.query import SearchQuery, content_items, is_strict
 from search.quotes import Quote, chunk_sentences, pick_quote
-from search.store import SQLiteStore, Store
+from search.store import CANDIDATES, SECTION_DEPTH, SQLiteStore, Store
 
 # Bump when chunking changes, so ``onrecord reindex`` redoes every meeting.
 CHUNKER_VERSION = "chunks-2"
 # Date order sorts only the most relevant passages, not every weak match.
 DATE_ORDER_POOL = 50
 SENTENCE_CACHE = 20_000  # vectors of 384 floats: about 30 MB
+
+
+@dataclass
+class Ranking:
+    """One query's fused ranking and what it was fused from."""
+
+    fused: list[tuple[int, float]]
+    chunks: dict[int, Chunk]
+    ranked: Ranked
+    words: list[QueryWord]
 
 
 def embed_model_id(name: str) -> str:
@@ -58,6 +71,8 @@ class SearchIndex:
         # passages come back for many queries; embedding their sentences
         # again cost most of a search on a small archive.
         self._sentence_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._comment_key: object = None
+        self._comment_chunks: frozenset[int] = frozenset()
         self.timings: dict[str, float] = {}
 
     def close(self) -> None:
@@ -141,34 +156,75 @@ class SearchIndex:
                 "list a meeting's speakers with: onrecord speakers MEETING"
             )
 
-    def rank(
-        self, query: SearchQuery, vector: np.ndarray | None = None, keep: int | None = None
-    ) -> tuple[list[tuple[int, float]], dict[int, Chunk]]:
+    def rank(self, query: SearchQuery, vector: np.ndarray | None = None, keep: int | None = None) -> Ranking:
         """The fused ranking of chunk ids, best first (the first ``keep`` of
         it, if given), with the candidates' records (the fusion reads their
-        meeting, place, speaker and text)."""
+        meeting, place, speaker and text), each retriever's list and the
+        query's weighted words."""
         if vector is None:
             vector = self.embedder.embed_batch([query.text])[0]
-        ranked = self.store.search(query, vector)
+        if query.section is None:
+            ranked = self.store.search(query, vector)
+        else:
+            # Each list is drawn deeper and cut to the section, so a page
+            # still fills when most of the archive is the other kind of talk.
+            inside = self.public_comment_chunks()
+            wanted = query.section == "public_comment"
+            ranked = {
+                name: [(cid, score) for cid, score in found if (cid in inside) == wanted][:CANDIDATES]
+                for name, found in self.store.search(query, vector, depth=SECTION_DEPTH).items()
+            }
         chunks = self.store.chunks(list(dict.fromkeys(cid for found in ranked.values() for cid, _ in found)))
-        return fuse(ranked, chunks, keyword_only=is_strict(query.text), keep=keep), chunks
+        words = self.query_words(query.text)
+        fused = fuse(ranked, chunks, keyword_only=is_strict(query.text), keep=keep, words=words)
+        return Ranking(fused, chunks, ranked, words)
+
+    def public_comment_chunks(self) -> frozenset[int]:
+        """The chunks said during a public-comment period (by the meetings'
+        chapters), kept until the chapters or the index change."""
+        spans = ChapterBook(self.catalog.conn).public_comment()
+        key = (self.store.generation(), tuple((m, tuple(p)) for m, p in sorted(spans.items())))
+        if self._comment_key != key:
+            self._comment_chunks = self.store.chunks_within(spans)
+            self._comment_key = key
+        return self._comment_chunks
+
+    def query_words(self, text: str) -> list[QueryWord]:
+        """The query's content terms with their spellings, weighed by rarity."""
+        groups = {item: [item, *self.store.spellings(item)] for item in content_items(text)}
+        either = {item: " OR ".join(g) for item, g in groups.items()}
+        passages, counts = self.store.term_counts(list(dict.fromkeys(either.values())))
+        if not passages:
+            return []
+        return query_words(groups, passages, {item: counts[e] for item, e in either.items()})
 
     def search(self, query: SearchQuery) -> list[Hit]:
         self.check(query)
         vector = self.embedder.embed_batch([query.text])[0]
         needed = DATE_ORDER_POOL if query.order == "date" else query.offset + query.limit
-        fused, chunks = self.rank(query, vector, keep=needed)
+        ranking = self.rank(query, vector, keep=needed)
+        fused, chunks = ranking.fused, ranking.chunks
         if query.order == "date":
             fused = self._by_date(fused[:DATE_ORDER_POOL], chunks)
         page = fused[query.offset : query.offset + query.limit]
         # A chunk deleted since the ranking was read (a reindex) is left out.
         found = [(chunks[cid], round(score, 6)) for cid, score in page if cid in chunks]
-        return self._hits(found, query.text, vector)
+        match = strengths(
+            [c.id for c, _ in found if c.id is not None], dict(ranking.ranked["dense"]), chunks, ranking.words
+        )
+        return self._hits(found, query.text, vector, match)
 
-    def _hits(self, found: list[tuple[Chunk, float]], text: str, vector: np.ndarray | None) -> list[Hit]:
+    def _hits(
+        self,
+        found: list[tuple[Chunk, float]],
+        text: str,
+        vector: np.ndarray | None,
+        match: dict[int, str] | None = None,
+    ) -> list[Hit]:
         """Hits for ranked chunks: each quotes the sentences that answer
         ``text`` and keeps its whole chunk as context."""
         quotes = self.quotes([chunk for chunk, _ in found], text, vector)
+        comment = self.public_comment_chunks()
         meetings: dict[int, Meeting | None] = {}
         hits = []
         for (chunk, score), quote in zip(found, quotes, strict=True):
@@ -192,6 +248,8 @@ class SearchIndex:
                     context=chunk.text,
                     context_start=chunk.start,
                     context_end=chunk.end,
+                    match=(match or {}).get(chunk.id or 0, STRONG),
+                    public_comment=chunk.id in comment,
                 )
             )
         return hits

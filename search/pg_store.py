@@ -394,9 +394,10 @@ class PgStore(Store):
         return int(row[0]) if row else 0
 
     @translate_outages
-    def search(self, query: SearchQuery, query_vector: np.ndarray | None, depth: int = CANDIDATES) -> Ranked:
-        """Each retriever's ranking, ``depth`` deep (a section filter above
-        the store asks for more than a page's worth)."""
+    def search(self, query: SearchQuery, query_vector: np.ndarray | None, depth: int | None = None) -> Ranked:
+        """Each retriever's ranking, ``depth`` deep (CANDIDATES unless a
+        section filter above the store asks for more)."""
+        depth = depth or CANDIDATES
         ranked: Ranked = {"bm25": self._words(query, depth)}
         ranked["dense"] = self._dense(query, query_vector, depth) if query_vector is not None else []
         return ranked

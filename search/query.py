@@ -9,6 +9,7 @@ MATCH expression is always valid.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from catalog.errors import OnRecordError, QueryError
@@ -17,12 +18,16 @@ from catalog.types import parse_date
 MAX_QUERY_CHARS = 500
 # A search's cost grows with its terms, and most with prefixes: "a*" reads
 # the postings of every word starting with a. Real queries stay well inside
-# these; 166 prefix terms took 25 times a normal search.
-MAX_TERMS = 32
+# these (a remark described from memory ran to 33 words in the judged set);
+# 166 prefix terms took 25 times a normal search.
+MAX_TERMS = 48
 MAX_PREFIX_TERMS = 4
 TOKEN = re.compile(r"\w+", re.UNICODE)
 PART = re.compile(r'"([^"]*)"|(\S+)')
 OPERATORS = {"AND", "OR", "NOT"}
+# Who is speaking, by the meeting's chapters: residents during a
+# public-comment period, or members and staff the rest of the time.
+SECTIONS = ("public_comment", "members")
 
 
 @dataclass
@@ -36,6 +41,7 @@ class SearchQuery:
     limit: int = 10
     offset: int = 0
     order: str = "relevance"  # or "date": newest meetings first
+    section: str | None = None  # one of SECTIONS
 
     def __post_init__(self) -> None:
         self.text = (self.text or "").strip()
@@ -57,6 +63,8 @@ class SearchQuery:
             raise QueryError("--limit must be between 1 and 100")
         if self.order not in ("relevance", "date"):
             raise QueryError(f"order {self.order!r} is unknown; use relevance or date")
+        if self.section is not None and self.section not in SECTIONS:
+            raise QueryError(f"section {self.section!r} is unknown; use {' or '.join(SECTIONS)}")
         if not 0 <= self.offset <= 1000:
             raise QueryError("The page is out of range; results stop after 1000")
 
@@ -139,29 +147,47 @@ def _is_noise(term: str) -> bool:
     return term.strip('"').lower() in NOISE
 
 
-def or_terms(text: str) -> list[str] | None:
+Expand = Callable[[str], list[str]]
+
+
+def _widen(parts: list[tuple[str, str]], expand: Expand | None) -> list[tuple[str, str]]:
+    """Each plain word or compound OR-ed with its spellings in the index
+    (``expand`` maps an FTS5 item to other items, see search/variants.py)."""
+    if expand is None:
+        return parts
+    out = []
+    for item, kind in parts:
+        others = expand(item) if kind in ("word", "compound") else []
+        out.append(("(" + " OR ".join([item, *others]) + ")" if others else item, kind))
+    return out
+
+
+def or_terms(text: str, expand: Expand | None = None) -> list[str] | None:
     """The OR-ed terms of a natural-language query, as ``fts_expression``
     joins them; None when the user typed operators, phrases or prefixes,
     whose meaning must be kept exactly."""
     if is_strict(text) or any(kind == "op" for _, kind in _parts(text)):
         return None
     parts = _parts(text)
-    return [item for item, _ in [p for p in parts if not (p[1] == "word" and _is_noise(p[0]))] or parts]
+    kept = [p for p in parts if not (p[1] == "word" and _is_noise(p[0]))] or parts
+    return [item for item, _ in _widen(kept, expand)]
 
 
-def fts_expression(text: str) -> str | None:
+def fts_expression(text: str, expand: Expand | None = None) -> str | None:
     """Build an FTS5 MATCH string: quoted phrases and words, optional
     ``word*`` prefixes and AND/OR/NOT between terms. Plain words are OR-ed so
     that a natural sentence still finds passages using only some of its
     words; BM25 ranks passages with more of them first. In such a sentence,
     stopwords and question scaffolding are left out unless nothing else is
-    left; with explicit operators every word stays, as typed."""
+    left; with explicit operators every word stays, as typed. ``expand``
+    adds each word's other spellings as alternatives."""
     parts = _parts(text)
     explicit = any(kind == "op" for _, kind in parts)
     if not explicit:
         parts = [p for p in parts if not (p[1] == "word" and _is_noise(p[0]))] or parts
     if not parts:
         return None
+    parts = _widen(parts, expand)
     joiner = " AND " if explicit else " OR "
     out = [parts[0][0]]
     for (_, prev), (item, kind) in zip(parts, parts[1:], strict=False):
@@ -174,6 +200,26 @@ def is_strict(text: str) -> bool:
     ``word*`` prefix, or AND / NOT between terms. Then only passages that
     match the keyword expression qualify, and meaning only reorders them."""
     return any(kind in ("phrase", "prefix") or item in ("AND", "NOT") for item, kind in _parts(text))
+
+
+def content_items(text: str) -> list[str]:
+    """The FTS5 items of a query's content: its words, compounds, phrases
+    and prefixes, less operators, what it excludes, and (unless nothing else
+    is left) stopwords and scaffolding; for weighing how much of a query a
+    passage holds."""
+    items: list[str] = []
+    negated = False
+    parts = _parts(text)
+    for item, kind in parts:
+        if kind == "op":
+            negated = item == "NOT"
+        elif negated:
+            negated = False
+        elif not (kind == "word" and _is_noise(item)):
+            items.append(item)
+    if not items:
+        items = [item for item, kind in parts if kind != "op"][:1]
+    return list(dict.fromkeys(items))
 
 
 def query_terms(text: str) -> tuple[list[str], list[list[str]]]:

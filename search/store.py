@@ -9,7 +9,6 @@ few row ranges and the scan skips everything else.
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
 import uuid
@@ -22,10 +21,17 @@ from catalog.db import transaction
 from catalog.errors import QueryError
 from catalog.migrations import apply_migrations
 from catalog.types import Chunk
+from search import variants
+from search import vectors as vectors_file
 from search.fusion import Ranked
 from search.query import SearchQuery, fts_expression, or_terms
+from search.schema import SQLITE_MIGRATIONS
+from search.vectors import EXACT_BELOW, VectorMap
 
 CANDIDATES = 200
+# How deep each list is drawn when the index cuts it to a section (public
+# comment, or members and staff), so a page still fills.
+SECTION_DEPTH = 2_000
 # BM25 scores every passage that holds any OR-ed word, about 14 µs each on
 # this CPU: a million-chunk store has 137,000 passages with "says" in them.
 # A natural-language query keeps its rarest words while their passages add
@@ -36,80 +42,17 @@ POSTING_BUDGET = 12_000
 # bm25() weights of the FTS5 columns (text, speaker): a name in the query
 # should favour that speaker's passages without outweighing what was said.
 BM25_WEIGHTS = (1.0, 1.0)
-
-SQLITE_MIGRATIONS: list[tuple[int, str]] = [
-    (
-        1,
-        """
-        CREATE VIRTUAL TABLE chunks_fts USING fts5(
-            text, content='chunks', content_rowid='id', tokenize='porter unicode61'
-        );
-        CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
-            INSERT INTO chunks_fts (rowid, text) VALUES (new.id, new.text);
-        END;
-        CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
-            INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
-        END;
-        CREATE TRIGGER chunks_au AFTER UPDATE ON chunks BEGIN
-            INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
-            INSERT INTO chunks_fts (rowid, text) VALUES (new.id, new.text);
-        END;
-        CREATE INDEX chunks_speaker ON chunks(speaker COLLATE NOCASE);
-        -- Which file holds a model's vectors; a rebuild writes a new file.
-        CREATE TABLE vector_files (
-            model TEXT PRIMARY KEY,
-            filename TEXT NOT NULL,
-            dim INTEGER NOT NULL
-        );
-        CREATE TABLE chunk_vectors (
-            model TEXT NOT NULL,
-            row INTEGER NOT NULL,
-            chunk_id INTEGER NOT NULL REFERENCES chunks(id) ON DELETE CASCADE,
-            meeting_id INTEGER NOT NULL,
-            PRIMARY KEY (model, row)
-        ) WITHOUT ROWID;
-        CREATE INDEX chunk_vectors_chunk ON chunk_vectors(chunk_id);
-        -- What each meeting was indexed with, so a rerun skips finished work
-        -- and a new model or chunker re-indexes.
-        CREATE TABLE indexed_meetings (
-            meeting_id INTEGER NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
-            model TEXT NOT NULL,
-            version TEXT NOT NULL,
-            PRIMARY KEY (meeting_id, model)
-        );
-        -- Bumped on every write, so readers know when to refresh their maps.
-        CREATE TABLE index_generation (model TEXT PRIMARY KEY, generation INTEGER NOT NULL);
-        """,
-    ),
-    (
-        2,
-        """
-        -- The speaker's name becomes a second column, so that "Ruiz" or a
-        -- question naming who spoke finds that person's passages. The table
-        -- reads its content from chunks, so a rebuild fills it in place.
-        DROP TRIGGER chunks_ai;
-        DROP TRIGGER chunks_ad;
-        DROP TRIGGER chunks_au;
-        DROP TABLE chunks_fts;
-        CREATE VIRTUAL TABLE chunks_fts USING fts5(
-            text, speaker, content='chunks', content_rowid='id', tokenize='porter unicode61'
-        );
-        CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
-            INSERT INTO chunks_fts (rowid, text, speaker) VALUES (new.id, new.text, new.speaker);
-        END;
-        CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
-            INSERT INTO chunks_fts (chunks_fts, rowid, text, speaker)
-                VALUES ('delete', old.id, old.text, old.speaker);
-        END;
-        CREATE TRIGGER chunks_au AFTER UPDATE ON chunks BEGIN
-            INSERT INTO chunks_fts (chunks_fts, rowid, text, speaker)
-                VALUES ('delete', old.id, old.text, old.speaker);
-            INSERT INTO chunks_fts (rowid, text, speaker) VALUES (new.id, new.text, new.speaker);
-        END;
-        INSERT INTO chunks_fts (chunks_fts) VALUES ('rebuild');
-        """,
-    ),
-]
+# Past this many separate chunk-id ranges a filter joins instead (SQLite
+# limits an expression's depth to 1,000).
+MAX_RANGES = 400
+# A filter allowing at most this many passages is searched range by range,
+# every match within it scored; a wider one goes through the posting budget.
+RANGE_SCAN = 100_000
+# A name's spellings widen a query only where both are rare: in at most
+# this many passages, or this share of a large store's (1 in RARE_SHARE).
+RARE_DOCS = 50
+RARE_SHARE = 2_000
+MAX_SPELLINGS = 8
 
 FILTER_SQL = (
     " AND (? IS NULL OR b.name = ? COLLATE NOCASE)"
@@ -153,14 +96,34 @@ class Store(ABC):
     for BM25, with the speaker as a lower-weighted part of the tsvector)."""
 
     @abstractmethod
-    def search(self, query: SearchQuery, query_vector: np.ndarray | None) -> Ranked:
+    def search(self, query: SearchQuery, query_vector: np.ndarray | None, depth: int | None = None) -> Ranked:
         """Return ``{"bm25": [(chunk id, score), …best first], "dense": […]}``,
-        each cut at ``CANDIDATES`` and honouring the query's filters; higher
-        scores are better."""
+        each cut at ``depth`` (``CANDIDATES`` by default) and honouring the query's filters (all but its
+        section, which the index applies to a deeper list); higher scores
+        are better."""
 
     @abstractmethod
     def chunks(self, ids: list[int]) -> dict[int, Chunk]:
         """The records of these chunks, by id; ids no longer present are left out."""
+
+    @abstractmethod
+    def generation(self) -> int:
+        """A number that changes whenever the indexed chunks change."""
+
+    @abstractmethod
+    def chunks_within(self, spans: dict[int, list[tuple[float, float]]]) -> frozenset[int]:
+        """The ids of the chunks that start inside a meeting's spans (seconds)."""
+
+    def spellings(self, item: str) -> list[str]:
+        """Other FTS5 items that stand for a query's word or compound in
+        transcripts (search/variants.py); none where the store keeps none."""
+        return []
+
+    def term_counts(self, terms: list[str]) -> tuple[int, dict[str, int]]:
+        """The number of passages, and how many hold each FTS5 term (counts
+        may stop at a cap); a store that cannot say returns ``(0, {})`` and
+        match strength then rests on meaning alone."""
+        return 0, {}
 
 
 class SQLiteStore(Store):
@@ -169,11 +132,23 @@ class SQLiteStore(Store):
         self.model_id = model_id
         self.vectors_dir = vectors_dir
         apply_migrations(conn, "search_sqlite", SQLITE_MIGRATIONS)
+        self._has_variants = (
+            conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'term_variants_todo'"
+            ).fetchone()
+            is not None
+        )
+        if self._has_variants:
+            self._fill_variants()
         self._generation = -1
-        self._rows = 0
-        self._matrix: np.ndarray | None = None
+        self._map: VectorMap | None = None
         self._chunk_of_row = np.zeros(0, dtype=np.int64)
+        # Each meeting's vector rows and chunk ids, [first, last + 1).
         self._ranges: dict[int, tuple[int, int]] = {}
+        self._id_ranges: dict[int, tuple[int, int]] = {}
+        self._counts: dict[str, int] = {}  # passages per FTS5 term, capped
+        # Allowed rows past which the int8 copy narrows the float32 scan.
+        self.exact_below = EXACT_BELOW
 
     # -- writing --------------------------------------------------------
     def _vector_file(self, dim: int) -> Path:
@@ -218,14 +193,7 @@ class SQLiteStore(Store):
                 self.conn.execute("DELETE FROM chunks WHERE meeting_id = ?", (meeting_id,))
                 self.conn.execute("DELETE FROM indexed_meetings WHERE meeting_id = ?", (meeting_id,))
             if len(chunks):
-                path = self._vector_file(vectors.shape[1])
-                with path.open("ab") as fh:
-                    first_row = fh.tell() // (4 * vectors.shape[1])
-                    fh.seek(first_row * 4 * vectors.shape[1])
-                    fh.truncate()
-                    fh.write(vectors.tobytes())
-                    fh.flush()
-                    os.fsync(fh.fileno())
+                first_row = vectors_file.append(self._vector_file(vectors.shape[1]), vectors)
                 existing = self._chunk_ids(meeting_id) if same_chunks else []
                 for offset, chunk in enumerate(chunks):
                     if same_chunks:
@@ -240,6 +208,8 @@ class SQLiteStore(Store):
                         "INSERT INTO chunk_vectors (model, row, chunk_id, meeting_id) VALUES (?, ?, ?, ?)",
                         (self.model_id, first_row + offset, chunk.id, meeting_id),
                     )
+            if not same_chunks:
+                self._add_variants([c.text for c in chunks], [c.speaker or "" for c in chunks])
             self.conn.execute(
                 "INSERT INTO indexed_meetings (meeting_id, model, version) VALUES (?, ?, ?)",
                 (meeting_id, self.model_id, version),
@@ -284,7 +254,9 @@ class SQLiteStore(Store):
             )
         if old:
             # Readers that still map it keep a valid mapping after unlink.
-            (self.vectors_dir / old["filename"]).unlink(missing_ok=True)
+            old_path = self.vectors_dir / old["filename"]
+            old_path.unlink(missing_ok=True)
+            vectors_file.int8_path(old_path).unlink(missing_ok=True)
 
     # -- reading --------------------------------------------------------
     def chunks(self, ids: list[int]) -> dict[int, Chunk]:
@@ -309,12 +281,116 @@ class SQLiteStore(Store):
             for r in rows
         }
 
+    def generation(self) -> int:
+        row = self.conn.execute(
+            "SELECT generation FROM index_generation WHERE model = ?", (self.model_id,)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def chunks_within(self, spans: dict[int, list[tuple[float, float]]]) -> frozenset[int]:
+        """The chunks that start inside any of a meeting's ``spans`` (start,
+        end seconds), e.g. its public-comment periods."""
+        found: list[int] = []
+        for meeting_id, periods in spans.items():
+            for start, end in periods:
+                found += [
+                    r[0]
+                    for r in self.conn.execute(
+                        "SELECT id FROM chunks WHERE meeting_id = ? AND start_time >= ? AND start_time < ?",
+                        (meeting_id, start, end),
+                    )
+                ]
+        return frozenset(found)
+
     def rename_speaker(self, meeting_id: int, old: str, new: str) -> None:
         """A speaker got a name: relabel their passages; the text, and so the
         vectors, stay as they were."""
         self.conn.execute(
             "UPDATE chunks SET speaker = ? WHERE meeting_id = ? AND speaker = ?", (new, meeting_id, old)
         )
+        self._add_variants([], [new])
+
+    # -- spellings ------------------------------------------------------
+    def add_roster(self, names: list[str]) -> None:
+        """Names of people and places a body's meetings mention (members,
+        staff, a configured vocabulary): their spellings in transcripts are
+        matched a little more freely (search/variants.py)."""
+        with transaction(self.conn):
+            self._add_variants([], names)
+
+    def _add_variants(self, texts: list[str], roster: list[str]) -> None:
+        if not self._has_variants:
+            return
+        rows = [(k, v, 0) for k, v in variants.vocabulary(texts)]
+        rows += [(k, v, 1) for k, v in variants.vocabulary(dict.fromkeys(r for r in roster if r))]
+        self.conn.executemany(
+            "INSERT INTO term_variants (key, variant, roster) VALUES (?, ?, ?)"
+            " ON CONFLICT (key, variant) DO UPDATE SET roster = max(roster, excluded.roster)",
+            rows,
+        )
+
+    def _fill_variants(self) -> None:
+        """Read in the variants of meetings indexed before the table existed,
+        one meeting per transaction, so an interrupted upgrade resumes. A
+        read-only connection leaves the work to the next writer."""
+        todo = [r[0] for r in self.conn.execute("SELECT meeting_id FROM term_variants_todo")]
+        for meeting_id in todo:
+            try:
+                with transaction(self.conn):
+                    rows = self.conn.execute(
+                        "SELECT text, speaker FROM chunks WHERE meeting_id = ?", (meeting_id,)
+                    ).fetchall()
+                    self._add_variants([r[0] for r in rows], [r[1] or "" for r in rows])
+                    self.conn.execute("DELETE FROM term_variants_todo WHERE meeting_id = ?", (meeting_id,))
+            except sqlite3.OperationalError as exc:
+                if "readonly" in str(exc):
+                    return
+                raise
+
+    def spellings(self, item: str) -> list[str]:
+        """Other FTS5 items for a query's word or compound: the written forms
+        of its code, and rare words that sound like a rare or known name."""
+        tokens = item.strip('"').lower().split()
+        joined = "".join(tokens)
+        if not self._has_variants:
+            return []
+        found = [
+            r[0]
+            for r in self.conn.execute("SELECT variant FROM term_variants WHERE key = ?", ("#" + joined,))
+        ]
+        if sum(ch.isdigit() for ch in joined) >= 3:
+            found += [
+                r[1]
+                for r in self.conn.execute(
+                    "SELECT key, variant FROM term_variants"
+                    " WHERE key > '#' AND key < '$' AND length(key) = ?",
+                    (len(joined) + 1,),
+                )
+                if variants.codes_close("#" + joined, r[0])
+            ]
+        if len(tokens) == 1 and (key := variants.name_key(joined)):
+            found += self._sounds_like(joined, key)
+        return ['"' + v + '"' for v in dict.fromkeys(found) if v != " ".join(tokens)][:MAX_SPELLINGS]
+
+    def _sounds_like(self, word: str, key: str) -> list[str]:
+        """Rare indexed words that may be ``word`` misheard, when ``word``
+        itself is rare in the index or a known name: a common word ("police")
+        keeps its meaning, and so does a common word like it ("place")."""
+        rare = max(RARE_DOCS, self.vector_count() // RARE_SHARE)
+        known = self.conn.execute(
+            "SELECT 1 FROM term_variants WHERE key = ? AND variant = ? AND roster = 1", (key, word)
+        ).fetchone()
+        if not known and self._passages_with(f'"{word}"') > rare:
+            return []
+        prefix = key[:2]
+        candidates = [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT variant FROM term_variants WHERE key >= ? AND key < ?", (prefix, prefix + "\uffff")
+            )
+            if variants.sounds_like(word, r[0])
+        ]
+        return [c for c in candidates if 0 < self._passages_with(f'"{c}"') <= rare]
 
     def has_speaker(self, speaker: str) -> bool:
         row = self.conn.execute(
@@ -328,36 +404,90 @@ class SQLiteStore(Store):
         self._refresh()
         return int((self._chunk_of_row >= 0).sum())
 
-    def search(self, query: SearchQuery, query_vector: np.ndarray | None) -> Ranked:
-        ranked: Ranked = {"bm25": self._bm25(query)}
-        ranked["dense"] = self._dense(query, query_vector) if query_vector is not None else []
+    def search(self, query: SearchQuery, query_vector: np.ndarray | None, depth: int | None = None) -> Ranked:
+        depth = CANDIDATES if depth is None else depth
+        ranked: Ranked = {"bm25": self._bm25(query, depth)}
+        ranked["dense"] = self._dense(query, query_vector, depth) if query_vector is not None else []
         return ranked
 
-    def _bm25(self, q: SearchQuery) -> list[tuple[int, float]]:
-        expression = fts_expression(q.text)
+    def _bm25(self, q: SearchQuery, depth: int | None = None) -> list[tuple[int, float]]:
+        depth = CANDIDATES if depth is None else depth
+        expression = fts_expression(q.text, self.spellings)
         if expression is None:
             return []
-        newest_first_from = 0
         if self.vector_count() > POSTING_BUDGET:
-            terms = or_terms(q.text)
+            terms = or_terms(q.text, self.spellings)
             if terms and len(terms) > 1:
                 expression = " OR ".join(self._affordable(terms))
-            newest_first_from = self._budget_start(expression, q)
+        ranges = self._ranges_of(q)
         try:
-            rows = self.conn.execute(
-                "SELECT c.id, f.rank FROM chunks_fts f"
-                " JOIN chunks c ON c.id = f.rowid"
-                " JOIN meetings m ON m.id = c.meeting_id JOIN bodies b ON b.id = m.body_id"
-                " WHERE chunks_fts MATCH ? AND f.rank MATCH ? AND f.rowid >= ?"
-                + FILTER_SQL
-                + " ORDER BY f.rank LIMIT ?",
-                [expression, _rank_function(), newest_first_from, *_filter_params(q), CANDIDATES],
-            )
-            return [(r[0], -r[1]) for r in rows]
+            if ranges is not None and sum(end - first for first, end in ranges) <= RANGE_SCAN:
+                return self._bm25_in(expression, ranges, depth) if ranges else []
+            return self._bm25_all(expression, q, depth)
         except sqlite3.OperationalError as exc:
             # fts_expression only emits quoted terms, so this is a bug, but a
             # user must still get a message rather than a traceback.
             raise QueryError(f"Could not search for {q.text!r}: {exc}") from None
+
+    def _bm25_in(self, expression: str, ranges: list[tuple[int, int]], depth: int) -> list[tuple[int, float]]:
+        """BM25 within chunk-id ranges. Ranked by the ``rank`` column, FTS5
+        scores every match of the whole index before the ranges filter them
+        out; scored by ``bm25()`` in the select list, only the matches
+        inside the ranges are (about a fifth of the time at a million)."""
+        clause = " OR ".join("(rowid >= ? AND rowid < ?)" for _ in ranges)
+        weights = ", ".join(str(float(w)) for w in BM25_WEIGHTS)
+        rows = self.conn.execute(
+            f"SELECT rowid, bm25(chunks_fts, {weights}) AS score FROM chunks_fts"
+            f" WHERE chunks_fts MATCH ? AND ({clause}) ORDER BY score, rowid LIMIT ?",
+            [expression, *[v for r in ranges for v in r], depth],
+        )
+        return [(r[0], -r[1]) for r in rows]
+
+    def _bm25_all(self, expression: str, q: SearchQuery, depth: int) -> list[tuple[int, float]]:
+        newest_first_from = self._budget_start(expression, q) if self.vector_count() > POSTING_BUDGET else 0
+        scope, params = self._scope(q)
+        rows = self.conn.execute(
+            "SELECT f.rowid, f.rank FROM chunks_fts f"
+            + scope[0]
+            + " WHERE chunks_fts MATCH ? AND f.rank MATCH ? AND f.rowid >= ?"
+            + scope[1]
+            + " ORDER BY f.rank LIMIT ?",
+            [expression, _rank_function(), newest_first_from, *params, depth],
+        )
+        return [(r[0], -r[1]) for r in rows]
+
+    def _scope(self, q: SearchQuery) -> tuple[tuple[str, str], list[object]]:
+        """The join and the WHERE clause that keep a keyword search inside
+        the query's filters. A meeting's chunk ids are one range, so body,
+        date and meeting filters become rowid ranges that FTS5 checks
+        without joining every match to its meeting; a speaker filter (or a
+        meeting this model has not indexed) joins."""
+        if not q.has_filters:
+            return ("", ""), []
+        ranges = self._ranges_of(q)
+        if ranges is not None:
+            if not ranges:
+                return ("", " AND 0"), []
+            clause = " OR ".join("(f.rowid >= ? AND f.rowid < ?)" for _ in ranges)
+            return ("", f" AND ({clause})"), [v for r in ranges for v in r]
+        join = (
+            " JOIN chunks c ON c.id = f.rowid"
+            " JOIN meetings m ON m.id = c.meeting_id JOIN bodies b ON b.id = m.body_id"
+        )
+        return (join, FILTER_SQL), _filter_params(q)
+
+    def _ranges_of(self, q: SearchQuery) -> list[tuple[int, int]] | None:
+        """The chunk-id ranges of the meetings a query's filters allow,
+        newest first; None without filters, with a speaker filter, or where
+        ranges cannot stand for the filter."""
+        if not q.has_filters or q.speaker:
+            return None
+        self._refresh()
+        meetings = self._meetings(q)
+        if not all(m in self._id_ranges for m in meetings):
+            return None
+        ranges = _merge(sorted(self._id_ranges[m] for m in meetings))
+        return ranges[::-1] if len(ranges) <= MAX_RANGES else None
 
     def _affordable(self, terms: list[str]) -> list[str]:
         """The rarest terms whose passages fit the posting budget (at least one)."""
@@ -378,35 +508,39 @@ class SQLiteStore(Store):
         then keywords rank the newest ones, which a monitor cares most about.
         Counted within the query's filters: the newest passages overall may
         all lie outside them (an older meeting, an earlier year)."""
-        if q.has_filters:
-            row = self.conn.execute(
-                "SELECT f.rowid FROM chunks_fts f"
-                " JOIN chunks c ON c.id = f.rowid"
-                " JOIN meetings m ON m.id = c.meeting_id JOIN bodies b ON b.id = m.body_id"
-                " WHERE chunks_fts MATCH ?" + FILTER_SQL + " ORDER BY f.rowid DESC LIMIT 1 OFFSET ?",
-                [expression, *_filter_params(q), POSTING_BUDGET],
-            ).fetchone()
-        else:
-            row = self.conn.execute(
-                "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?",
-                (expression, POSTING_BUDGET),
-            ).fetchone()
+        scope, params = self._scope(q)
+        row = self.conn.execute(
+            "SELECT f.rowid FROM chunks_fts f"
+            + scope[0]
+            + " WHERE chunks_fts MATCH ?"
+            + scope[1]
+            + " ORDER BY f.rowid DESC LIMIT 1 OFFSET ?",
+            [expression, *params, POSTING_BUDGET],
+        ).fetchone()
         return int(row[0]) + 1 if row else 0
 
     def _passages_with(self, term: str) -> int:
-        # Counting stops past the budget: a common word costs no more than a rare one.
-        row = self.conn.execute(
-            "SELECT count(*) FROM (SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT ?)",
-            (term, POSTING_BUDGET + 1),
-        ).fetchone()
-        return int(row[0])
+        # Counting stops past the budget: a common word costs no more than a
+        # rare one. Remembered until the index changes: the budget, the
+        # spellings and the match strength all ask about the same words.
+        self._refresh()
+        if term not in self._counts:
+            row = self.conn.execute(
+                "SELECT count(*) FROM (SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT ?)",
+                (term, POSTING_BUDGET + 1),
+            ).fetchone()
+            if len(self._counts) > 10_000:
+                self._counts.clear()
+            self._counts[term] = int(row[0])
+        return self._counts[term]
+
+    def term_counts(self, terms: list[str]) -> tuple[int, dict[str, int]]:
+        self._refresh()
+        return int((self._chunk_of_row >= 0).sum()), {t: self._passages_with(t) for t in terms}
 
     def _refresh(self) -> None:
         """Map new rows since the last look; cheap when nothing changed."""
-        row = self.conn.execute(
-            "SELECT generation FROM index_generation WHERE model = ?", (self.model_id,)
-        ).fetchone()
-        generation = row[0] if row else 0
+        generation = self.generation()
         if generation == self._generation:
             return
         info = self.conn.execute(
@@ -417,23 +551,30 @@ class SQLiteStore(Store):
             (self.model_id,),
         ).fetchall()
         self._generation = generation
+        self._counts.clear()
+        self._map = None
+        self._chunk_of_row = np.zeros(0, dtype=np.int64)
+        self._ranges, self._id_ranges = {}, {}
         if info is None or not mapped:
-            self._matrix, self._rows = None, 0
-            self._chunk_of_row = np.zeros(0, dtype=np.int64)
-            self._ranges = {}
             return
         table = np.array(mapped, dtype=np.int64)
         rows = int(table[-1, 0]) + 1
         self._chunk_of_row = np.full(rows, -1, dtype=np.int64)
         self._chunk_of_row[table[:, 0]] = table[:, 1]
-        self._ranges = {}
-        for meeting, row_index in zip(table[:, 2].tolist(), table[:, 0].tolist(), strict=True):
-            first, end = self._ranges.get(meeting, (row_index, row_index + 1))
-            self._ranges[meeting] = (min(first, row_index), max(end, row_index + 1))
-        self._matrix = np.memmap(
-            self.vectors_dir / info["filename"], dtype=np.float32, mode="r", shape=(rows, info["dim"])
-        )
-        self._rows = rows
+        self._ranges = _spans(table[:, 2], table[:, 0])
+        self._id_ranges = _spans(table[:, 2], table[:, 1])
+        self._map = VectorMap(self.vectors_dir / info["filename"], rows, info["dim"], self._chunk_of_row >= 0)
+
+    def _meetings(self, q: SearchQuery) -> list[int]:
+        """The meetings that pass a query's body, date and meeting filters."""
+        return [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT m.id FROM meetings m JOIN bodies b ON b.id = m.body_id"
+                " WHERE 1 = 1" + FILTER_SQL.replace("c.speaker", "NULL"),
+                _filter_params(q),
+            )
+        ]
 
     def _allowed_rows(self, q: SearchQuery) -> list[slice] | np.ndarray | None:
         """Row ranges (or rows) that pass the filters; None means all."""
@@ -450,37 +591,39 @@ class SQLiteStore(Store):
                 )
             ]
             return np.array(sorted(ids), dtype=np.int64)
-        meetings = [
-            r[0]
-            for r in self.conn.execute(
-                "SELECT m.id FROM meetings m JOIN bodies b ON b.id = m.body_id"
-                " WHERE 1 = 1" + FILTER_SQL.replace("c.speaker", "NULL"),
-                _filter_params(q),
-            )
-        ]
-        return [slice(*self._ranges[m]) for m in meetings if m in self._ranges]
+        return [slice(*self._ranges[m]) for m in self._meetings(q) if m in self._ranges]
 
-    def _dense(self, q: SearchQuery, vector: np.ndarray) -> list[tuple[int, float]]:
+    def _dense(self, q: SearchQuery, vector: np.ndarray, depth: int | None = None) -> list[tuple[int, float]]:
+        depth = CANDIDATES if depth is None else depth
         self._refresh()
-        if self._matrix is None:
+        if self._map is None:
             return []
-        vector = vector.astype(np.float32)
-        allowed = self._allowed_rows(q)
-        if allowed is None:
-            rows = np.arange(self._rows)
-            scores = self._matrix @ vector
-        elif isinstance(allowed, np.ndarray):
-            rows = allowed
-            scores = self._matrix[rows] @ vector if len(rows) else np.zeros(0, dtype=np.float32)
+        rows, scores = self._map.top(vector, depth, self._allowed_rows(q), self.exact_below)
+        return list(zip(self._chunk_of_row[rows].tolist(), scores.tolist(), strict=True))
+
+
+def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted [first, end) ranges with touching ones joined."""
+    out: list[tuple[int, int]] = []
+    for first, end in ranges:
+        if out and first <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
         else:
-            rows = np.concatenate([np.arange(s.start, s.stop) for s in allowed] or [np.zeros(0, np.int64)])
-            parts = [self._matrix[s] @ vector for s in allowed]
-            scores = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
-        chunk_ids = self._chunk_of_row[rows]
-        scores = np.where(chunk_ids >= 0, scores, -np.inf)
-        top = min(CANDIDATES, len(scores))
-        if top == 0:
-            return []
-        best = np.argpartition(-scores, top - 1)[:top]
-        best = best[np.argsort(-scores[best])]
-        return [(int(chunk_ids[i]), float(scores[i])) for i in best if np.isfinite(scores[i])]
+            out.append((first, end))
+    return out
+
+
+def _spans(meetings: np.ndarray, values: np.ndarray) -> dict[int, tuple[int, int]]:
+    """Each meeting's [first, last + 1) of ``values`` (rows or chunk ids),
+    which are contiguous per meeting: a meeting is written in one
+    transaction. A meeting whose values are not contiguous is left out."""
+    order = np.lexsort((values, meetings))
+    meetings, values = meetings[order], values[order]
+    starts = np.flatnonzero(np.r_[True, meetings[1:] != meetings[:-1]])
+    ends = np.r_[starts[1:], len(meetings)]
+    out = {}
+    for first, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        low, high = int(values[first]), int(values[end - 1]) + 1
+        if high - low == end - first:
+            out[int(meetings[first])] = (low, high)
+    return out

@@ -24,6 +24,7 @@ import numpy as np
 
 from catalog.errors import QueryError
 from search.query import SearchQuery, all_words_expression
+from search.store import CANDIDATES, SECTION_DEPTH
 
 CLOSE_IN_MEANING = 0.55
 # Per meeting rather than per month when the matches span this few months.
@@ -128,6 +129,7 @@ def count(
     dense: list[tuple[int, float]],
     meeting_of: dict[int, int],
     per: str | None = None,
+    public_comment: frozenset[int] | None = None,
     keyword: dict[int, set[int]] | None = None,
 ) -> Timeline:
     """The timeline of ``query``: keyword matches counted exactly, plus the
@@ -139,6 +141,14 @@ def count(
     for chunk_id, score in dense:
         if score >= CLOSE_IN_MEANING and chunk_id in meeting_of:
             found.setdefault(meeting_of[chunk_id], set()).add(chunk_id)
+    if query.section is not None and public_comment is not None:
+        # ``public_comment``: the chunks said in such a period (the index's).
+        wanted = query.section == "public_comment"
+        found = {
+            m: kept
+            for m, ids in found.items()
+            if (kept := {i for i in ids if (i in public_comment) == wanted})
+        }
     if not found:
         return Timeline(query.text, 0)
     marks = ",".join("?" * len(found))
@@ -175,10 +185,12 @@ def timeline(index: Any, query: SearchQuery, per: str | None = None) -> Timeline
     store = index.store
     if hasattr(store, "matching_chunks"):  # PostgreSQL answers the keyword side itself
         vector = index.embedder.embed_batch([query.text])[0]
-        dense = [(cid, score) for cid, score in store._dense(query, vector) if score >= CLOSE_IN_MEANING]
+        comment = index.public_comment_chunks() if query.section else None
+        depth = SECTION_DEPTH if comment is not None else CANDIDATES
+        dense = [(cid, s) for cid, s in store._dense(query, vector, depth) if s >= CLOSE_IN_MEANING]
         meeting_of = {cid: c.meeting_id for cid, c in store.chunks([cid for cid, _ in dense]).items()}
         found = store.matching_chunks(query)
-        return count(index.catalog.conn, MeetingRanges(), query, dense, meeting_of, per, keyword=found)
+        return count(index.catalog.conn, MeetingRanges(), query, dense, meeting_of, per, comment, found)
     generation = store.conn.execute(
         "SELECT generation FROM index_generation WHERE model = ?", (store.model_id,)
     ).fetchone()
@@ -186,6 +198,9 @@ def timeline(index: Any, query: SearchQuery, per: str | None = None) -> Timeline
     ranges.refresh(store.conn, generation[0] if generation else None)
     vector = index.embedder.embed_batch([query.text])[0]
     # The meaning retriever alone (its ranking's keyword half is not needed).
-    dense = [(cid, score) for cid, score in store._dense(query, vector) if score >= CLOSE_IN_MEANING]
+    comment = index.public_comment_chunks() if query.section else None
+    depth = SECTION_DEPTH if comment is not None else CANDIDATES
+    dense = [(cid, score) for cid, score in store._dense(query, vector, depth) if score >= CLOSE_IN_MEANING]
     chunks = store.chunks([cid for cid, _ in dense])
-    return count(store.conn, ranges, query, dense, {cid: c.meeting_id for cid, c in chunks.items()}, per)
+    meeting_of = {cid: c.meeting_id for cid, c in chunks.items()}
+    return count(store.conn, ranges, query, dense, meeting_of, per, comment)

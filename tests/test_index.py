@@ -191,6 +191,10 @@ def test_past_the_budget_a_filter_still_finds_older_passages(
     everything = [cid for cid, _ in index.store.search(older, None)["bm25"]]
     assert len(everything) > 3
     monkeypatch.setattr(store_module, "POSTING_BUDGET", 3)
+    # A filter narrow enough is searched whole, every match in it scored…
+    assert [cid for cid, _ in index.store.search(older, None)["bm25"]] == everything
+    # …a wide one through the budget, counted within the filter.
+    monkeypatch.setattr(store_module, "RANGE_SCAN", 0)
     newest = [cid for cid, _ in index.store.search(older, None)["bm25"]]
     # Boston was indexed after Oakland: the newest three overall are Boston's.
     assert sorted(newest) == sorted(everything)[-3:]

@@ -155,3 +155,35 @@ def test_meetings_show_the_status_of_the_work(oakland: Path, tmp_path: Path) -> 
     assert 'max="600.0" value="245.0"' in html and "00:04:05 of 00:10:00 transcribed" in html
     assert "failed: the file has no audio track" in html
     assert "(exit 4)" in html and "found 3 recording(s), ingested 1" in html and "2 alert(s) sent" in html
+
+
+def test_search_tells_public_comment_from_members_and_staff(client: FlaskClient) -> None:
+    """Residents' testimony is what the chair's call for public comment opens;
+    a search can keep to it, or leave it out."""
+    chapters = client.get("/meetings/1/transcript.json").get_json()["chapters"]
+    periods = [(c["start"], c["end"]) for c in chapters if c["kind"] == "public_comment"]
+
+    def within(hit: dict) -> bool:
+        return any(start <= hit["context_start"] < end for start, end in periods)
+
+    everyone = client.get("/api/search?q=housing+families&limit=50").get_json()["results"]
+    assert any(h["public_comment"] for h in everyone) and not all(h["public_comment"] for h in everyone)
+    assert all(h["public_comment"] == within(h) for h in everyone)
+    residents = client.get("/api/search?q=housing+families&section=public_comment&limit=50").get_json()
+    members = client.get("/api/search?q=housing+families&section=members&limit=50").get_json()
+    assert residents["results"] and all(h["public_comment"] and within(h) for h in residents["results"])
+    assert members["results"] and not any(h["public_comment"] or within(h) for h in members["results"])
+    # The two halves share nothing, and each is as full as the archive allows.
+    quotes = {(h["context_start"], h["text"]) for h in residents["results"]}
+    assert not quotes & {(h["context_start"], h["text"]) for h in members["results"]}
+    # The page marks testimony, offers the filter, and the timeline counts within it.
+    html = client.get("/?q=housing+families&section=public_comment").get_data(as_text=True)
+    assert '<span class="section">Public comment</span>' in html
+    assert '<option value="public_comment" selected>' in html
+    counts = {
+        section: client.get(f"/api/search/timeline?q=family&section={section}").get_json()["total"]
+        for section in ("", "public_comment", "members")
+    }
+    assert counts["public_comment"] > 0 and counts["members"] > 0
+    assert counts["public_comment"] + counts["members"] == counts[""]
+    assert client.get("/api/search?q=housing&section=residents").status_code == 400

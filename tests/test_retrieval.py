@@ -355,3 +355,30 @@ def test_filters_narrow_the_hits(council: SearchIndex) -> None:
     everything = council.search(SearchQuery("council", limit=100))
     page = council.search(SearchQuery("council", limit=2, offset=2))
     assert [h.context for h in page] == [h.context for h in everything[2:4]]
+
+
+def test_a_question_nobody_discussed_gets_only_weak_matches(council: SearchIndex) -> None:
+    # Nothing in the meeting is about fireworks or bitcoin: the closest
+    # passages still come back, marked weak, so the page can say so.
+    for absent in ("setting off fireworks on the Fourth of July", "cryptocurrency and bitcoin mining"):
+        hits = council.search(SearchQuery(absent))
+        assert hits and {h.match for h in hits} == {"weak"}, absent
+    # A remark described in other words, and a code typed alone, match strongly.
+    assert council.search(SearchQuery("police refusing to aid deportations"))[0].match == "strong"
+    assert council.search(SearchQuery("287(g)"))[0].match == "strong"
+    assert council.search(SearchQuery("287(g)"))[0].to_dict()["match"] == "strong"
+
+
+def test_words_count_as_far_as_the_best_keyword_passages_hold_the_query(council: SearchIndex) -> None:
+    from search.fusion import words_count
+
+    def count(text: str) -> float:
+        vector = council.embedder.embed_batch([text])[0]
+        ranking = council.rank(SearchQuery(text), vector)
+        return words_count(ranking.ranked["bm25"], ranking.chunks, ranking.words)
+
+    # Typed keywords are held whole by their passage: BM25 counts fully.
+    assert count("Sunday hours at the east branch") == 1.0
+    assert count("housing levy") == 1.0
+    # A remark in other words shares only common words with any passage.
+    assert count("the top cop said his staff will never hand people over to the feds at court") < 0.5

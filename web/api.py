@@ -23,7 +23,7 @@ api = Blueprint("api", __name__)
 # The CSV export has the same columns as `search --json`.
 HIT_FIELDS = [f.name for f in fields(Hit)]
 # What a search takes; links that carry a search on carry only these.
-SEARCH_ARGS = ("q", "body", "since", "until", "speaker", "meeting", "limit", "page", "order")
+SEARCH_ARGS = ("q", "body", "since", "until", "speaker", "meeting", "section", "limit", "page", "order")
 # Whole numbers as people type them: ASCII digits only ("²".isdigit() is
 # True, and int() of 5,000 digits raises), short enough for SQLite.
 NUMBER = re.compile(r"[0-9]{1,9}")
@@ -64,6 +64,7 @@ def query_from_args() -> SearchQuery:
         since=args.get("since") or None,
         until=args.get("until") or None,
         speaker=args.get("speaker") or None,
+        section=args.get("section") or None,
         meeting_id=None if meeting is None else whole_number("meeting", meeting, "a meeting id"),
         limit=limit,
         offset=(max(1, page) - 1) * limit,

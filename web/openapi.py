@@ -21,7 +21,7 @@ from typing import Any
 from catalog.speakers import SpeakerInfo
 from catalog.types import Hit, Meeting, Segment
 from search.alerts import SavedSearch
-from search.query import MAX_PREFIX_TERMS, MAX_QUERY_CHARS, MAX_TERMS
+from search.query import MAX_PREFIX_TERMS, MAX_QUERY_CHARS, MAX_TERMS, SECTIONS
 from web.services import MAX_NAME, MAX_SAVED_QUERY
 
 # At least one character that is not white space (as Python's str.strip sees it).
@@ -183,6 +183,12 @@ _SEARCH_FILTERS = [
     _query("until", "only meetings on or before (empty: no limit)", _DATE_OR_EMPTY),
     _query("speaker", "only passages by this speaker"),
     _query("meeting", "only this meeting id", _number(0, 999_999_999)),
+    _query(
+        "section",
+        "public_comment: only passages said in a public-comment period (residents' testimony);"
+        " members: only the rest (members and staff); empty: both",
+        {"type": "string", "enum": ["", *SECTIONS]},
+    ),
 ]
 _BUCKET = {
     "type": "object",

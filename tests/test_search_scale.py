@@ -1,0 +1,89 @@
+"""What keeps a large store fast without changing its answers: the int8
+copy of the vectors (rescored in float32) and filters as chunk-id ranges.
+Both are checked against the exact path on a small real store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from catalog import Catalog, Meeting
+from search import SearchIndex, SearchQuery
+from search.embed import Embedder
+from search.vectors import int8_path
+from tests.conftest import shared
+from transcribe.captions import read_captions
+
+QUESTIONS = [
+    "call the roll",
+    "public comment on the police budget",
+    "affordable housing and homelessness",
+    "who voted against the motion",
+]
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory: pytest.TempPathFactory, minilm: Embedder) -> Iterator[SearchIndex]:
+    """Four meetings cut from the real Boston and Oakland captions, two bodies."""
+    root: Path = tmp_path_factory.mktemp("scale")
+    catalog = Catalog(root / "onrecord.db")
+    index = SearchIndex(catalog, "all-MiniLM-L6-v2", "http://app.example", embedder=minilm)
+    for name, body in (("oakland", "Oakland City Council"), ("boston", "Boston City Council")):
+        segments = read_captions(shared(f"captions/{name}_captions.vtt"))
+        for part, date in enumerate(("2021-05-04", "2023-09-12")):
+            meeting = catalog.add_meeting(
+                Meeting(title=f"{name} {part}", body=body, source_url=f"file:///{name}{part}.mp4", date=date),
+                None,
+                segments[part * 66 : (part + 1) * 66],
+            )
+            assert meeting.id is not None
+            index.index_meeting(meeting.id, catalog.segments(meeting.id))
+    yield index
+    catalog.close()
+
+
+def test_the_int8_copy_is_written_beside_the_vectors(index: SearchIndex) -> None:
+    [f32] = index.store.vectors_dir.glob("*.f32")
+    rows = f32.stat().st_size // (4 * 384)
+    assert int8_path(f32).stat().st_size == rows * 384
+
+
+@pytest.mark.parametrize("filters", [{}, {"body": "Boston City Council"}, {"since": "2022-01-01"}])
+def test_the_int8_scan_returns_the_exact_scans_candidates(
+    index: SearchIndex, filters: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = index.store
+    for text in QUESTIONS:
+        query = SearchQuery(text, **filters)  # type: ignore[arg-type]
+        vector = index.embedder.embed_batch([text])[0]
+        # 20 candidates, of which the int8 copy picks 40 rows to rescore:
+        # fewer than the store holds, so the copy really decides.
+        monkeypatch.setattr("search.store.CANDIDATES", 20)
+        exact = store._dense(query, vector)
+        monkeypatch.setattr(store, "exact_below", 0)
+        monkeypatch.setattr("search.vectors.RERANK", 40)
+        coarse = store._dense(query, vector)
+        monkeypatch.undo()
+        assert store.vector_count() > 60 and len(exact) == 20
+        assert [c for c, _ in coarse[:10]] == [c for c, _ in exact[:10]], text
+        assert len({c for c, _ in coarse} & {c for c, _ in exact}) >= 19
+        assert np.allclose([s for _, s in coarse[:10]], [s for _, s in exact[:10]])
+
+
+def test_filters_as_chunk_ranges_match_the_joined_filters(
+    index: SearchIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = index.store
+    for filters in ({"body": "Oakland City Council"}, {"since": "2022-01-01"}, {"meeting_id": 2}):
+        for text in QUESTIONS:
+            query = SearchQuery(text, **filters)  # type: ignore[arg-type]
+            ranges = store._bm25(query)
+            monkeypatch.setattr("search.store.MAX_RANGES", 0)  # the join, as before
+            joined = store._bm25(query)
+            monkeypatch.undo()
+            assert ranges == joined, (filters, text)
+    found = index.search(SearchQuery("council", body="Oakland City Council", since="2022-01-01", limit=20))
+    assert found and {(h.body, h.meeting_date) for h in found} == {("Oakland City Council", "2023-09-12")}
