@@ -75,6 +75,7 @@ class Segment(Record):
         seg.words = [w if isinstance(w, Word) else Word.from_dict(w) for w in seg.words]
         return seg
 
+
 # Cosine similarity of voice prints (resemblyzer), chosen on precision in the
 # diarization benchmark: two different people on one phone call reached 0.875,
 # while the same voice across halves of its speech scored 0.81 and up.
