@@ -55,7 +55,7 @@ def connect(url: str) -> psycopg.Connection:
     try:
         return psycopg.connect(url, autocommit=True, prepare_threshold=None, connect_timeout=10, **extra)
     except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        reason = str(exc).strip().splitlines()[-1].strip() if str(exc).strip() else type(exc).__name__
         raise OnRecordError(
             f"Cannot reach the database at {redact(url)} ({reason}); "
             "check database_url (ONRECORD_DATABASE_URL) and that the server is running"
