@@ -9,6 +9,7 @@ ones bundled in Python packages.
 from __future__ import annotations
 
 import os
+import socket
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -73,8 +74,10 @@ class Settings:
 
     @property
     def work_dir(self) -> Path:
-        """Scratch space for downloads in flight; emptied as each ends."""
-        return self.data_dir / "work"
+        """Scratch space for downloads in flight; emptied as each ends. One
+        folder per machine: workers sharing a data directory sweep only
+        their own machine's leftovers (a process id means nothing elsewhere)."""
+        return self.data_dir / "work" / socket.gethostname()
 
     def with_overrides(self, **values: Any) -> Settings:
         return replace(self, **{k: v for k, v in values.items() if v is not None})
