@@ -20,6 +20,9 @@ BENCHMARKS = [
     "chapters",
     "timeline",
     "faults",
+    "pg_retrieval",
+    "pg_scale",
+    "pg_workers",
 ]
 
 if __name__ == "__main__":

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from catalog.migrations import CATALOG_MIGRATIONS, apply_migrations
-from catalog.types import Body, Meeting, Segment
+from catalog.migrations import CATALOG_MIGRATIONS, apply_migrations, postgres_catalog
+from catalog.settings import Settings
+from catalog.types import APPLY_AT, Body, Meeting, Segment
 
 MEETING_COLUMNS = (
     "m.id, m.title, b.name AS body, m.source_url, m.source_id, m.meeting_date,"
@@ -62,6 +63,23 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("COMMIT")
 
 
+def open_catalog(settings: Settings, read_only: bool = False, upgrade: bool = False) -> Catalog:
+    """The catalog the settings name: PostgreSQL at ``database_url`` when
+    set, else SQLite in the data directory. Every command, worker and web
+    request opens it here. ``upgrade`` (``onrecord db upgrade``) may create
+    and migrate PostgreSQL's tables; otherwise an old schema is refused."""
+    if settings.database_url:
+        from catalog.dialect import PgCatalogConnection
+
+        conn = PgCatalogConnection(settings.database_url, upgrade=upgrade, read_only=read_only)
+        try:
+            return Catalog(settings.db_path, read_only, conn=conn)
+        except BaseException:
+            conn.close()
+            raise
+    return Catalog(settings.db_path, read_only)
+
+
 def _meeting(row: sqlite3.Row) -> Meeting:
     return Meeting(
         id=row["id"],
@@ -82,13 +100,15 @@ def _meeting(row: sqlite3.Row) -> Meeting:
 class Catalog:
     """Reads and writes the pipeline's records. All catalog SQL lives here."""
 
-    def __init__(self, db_path: Path, read_only: bool = False):
+    def __init__(self, db_path: Path, read_only: bool = False, conn: Any = None):
         """``read_only`` opens a connection that refuses writes and skips
-        the migrations, which a writer must have applied first."""
+        the migrations, which a writer must have applied first. ``conn``
+        is a PostgreSQL one (``open_catalog``), whose schema is checked
+        rather than migrated."""
         self.db_path = db_path
-        self.conn = connect(db_path, read_only)
-        if not read_only:
-            apply_migrations(self.conn, "catalog", CATALOG_MIGRATIONS)
+        self.conn = conn if conn is not None else connect(db_path, read_only)
+        if not read_only or conn is not None:
+            apply_migrations(self.conn, "catalog", CATALOG_MIGRATIONS, postgres_catalog())
 
     def close(self) -> None:
         self.conn.close()
@@ -233,8 +253,6 @@ class Catalog:
         """The transcript, each segment with its speaker's display name;
         with ``start`` and ``end``, only the segments overlapping that span
         (a search hit's quote reads a few, not the whole meeting)."""
-        from catalog.speakers import APPLY_AT
-
         rows = self.conn.execute(
             "SELECT s.start_time, s.end_time, s.text, s.words, s.avg_logprob,"
             " s.no_speech_prob, s.compression_ratio, s.turn,"

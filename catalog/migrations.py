@@ -7,7 +7,7 @@ that opening a database is always safe and cheap.
 
 from __future__ import annotations
 
-import sqlite3
+from typing import Any
 
 CATALOG_MIGRATIONS: list[tuple[int, str]] = [
     (
@@ -292,7 +292,23 @@ CATALOG_MIGRATIONS: list[tuple[int, str]] = [
 ]
 
 
-def apply_migrations(conn: sqlite3.Connection, component: str, migrations: list[tuple[int, str]]) -> None:
+def postgres_catalog() -> dict[int, str]:
+    """The catalog's migrations that read differently on PostgreSQL: there
+    the search store creates its own ``chunks`` table (with vectors)."""
+    from catalog.dialect import pg_ddl, without_table
+
+    return {1: without_table(pg_ddl(CATALOG_MIGRATIONS[0][1]), "chunks")}
+
+
+def apply_migrations(
+    conn: Any, component: str, migrations: list[tuple[int, str]], postgres: dict[int, str] | None = None
+) -> None:
+    """Apply what a component's schema lacks. On PostgreSQL (a connection
+    from catalog.dialect) the same numbers are translated, ``postgres``
+    giving a migration's own text where SQLite's would not run."""
+    if getattr(conn, "dialect", "sqlite") == "postgresql":
+        conn.migrate(component, migrations, postgres)
+        return
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         " component TEXT NOT NULL, version INTEGER NOT NULL,"

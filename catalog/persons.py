@@ -76,12 +76,13 @@ class PersonBook:
         self.conn.execute(
             "INSERT INTO memberships (person_id, body_id, title, start_date, end_date) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (person_id, body_id, title) DO UPDATE SET"
-            " start_date = CASE WHEN excluded.start_date IS NULL THEN start_date"
-            "   WHEN start_date IS NULL OR excluded.start_date < start_date THEN excluded.start_date"
-            "   ELSE start_date END,"
-            " end_date = CASE WHEN excluded.end_date IS NULL THEN end_date"
-            "   WHEN end_date IS NULL OR excluded.end_date > end_date THEN excluded.end_date"
-            "   ELSE end_date END",
+            # Qualified: PostgreSQL calls a bare column here ambiguous.
+            " start_date = CASE WHEN excluded.start_date IS NULL THEN memberships.start_date"
+            "   WHEN memberships.start_date IS NULL OR excluded.start_date < memberships.start_date"
+            "   THEN excluded.start_date ELSE memberships.start_date END,"
+            " end_date = CASE WHEN excluded.end_date IS NULL THEN memberships.end_date"
+            "   WHEN memberships.end_date IS NULL OR excluded.end_date > memberships.end_date"
+            "   THEN excluded.end_date ELSE memberships.end_date END",
             (person_id, self._body_id(body), title, date, date),
         )
 

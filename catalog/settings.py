@@ -9,6 +9,7 @@ ones bundled in Python packages.
 from __future__ import annotations
 
 import os
+import socket
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -57,6 +58,11 @@ class Settings:
     # are refused (a saved search must not reach the cloud metadata service or
     # the office router); 1 allows them, e.g. for a newsroom's own chat server.
     allow_private_webhooks: int = 0
+    # PostgreSQL for everything (catalog, index, alerts, the job queue),
+    # e.g. "postgresql://onrecord@db.example/onrecord"; empty means SQLite
+    # in the data directory. Audio stays in data_dir, which workers and the
+    # app must then share.
+    database_url: str = ""
 
     @property
     def db_path(self) -> Path:
@@ -68,8 +74,10 @@ class Settings:
 
     @property
     def work_dir(self) -> Path:
-        """Scratch space for downloads in flight; emptied as each ends."""
-        return self.data_dir / "work"
+        """Scratch space for downloads in flight; emptied as each ends. One
+        folder per machine: workers sharing a data directory sweep only
+        their own machine's leftovers (a process id means nothing elsewhere)."""
+        return self.data_dir / "work" / socket.gethostname()
 
     def with_overrides(self, **values: Any) -> Settings:
         return replace(self, **{k: v for k, v in values.items() if v is not None})

@@ -19,13 +19,8 @@ import numpy as np
 from catalog.db import transaction
 from catalog.errors import OnRecordError
 from catalog.text import clean_text
+from catalog.types import APPLY_AT, PROPOSE_AT  # noqa: F401  (callers read both here)
 
-# Cosine similarity of voice prints (resemblyzer), chosen on precision in the
-# diarization benchmark: two different people on one phone call reached 0.875,
-# while the same voice across halves of its speech scored 0.81 and up.
-PROPOSE_AT = 0.90
-# Strong enough to show "probably NAME" in transcripts and search results.
-APPLY_AT = 0.93
 MAX_NAME_CHARS = 120
 
 

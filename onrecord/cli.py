@@ -502,6 +502,12 @@ def run_command(settings: Settings, config_path: str, since: str | None, as_json
 
     config = load_config(Path(config_path))
     since = parse_date(since, "--since") if since else None
+    if settings.database_url:  # the workers do the work: queue it
+        from onrecord.worker import queue_nightly
+
+        for source, job in queue_nightly(settings, config, since):
+            click.echo(f"queued {source}" + (f" (job {job})" if job else " (already queued)"))
+        return
     try:
         with run_lock(settings.data_dir):
             job = NightlyRun(settings, config, since, Progress(enabled=sys.stderr.isatty()))
@@ -527,6 +533,81 @@ def run_command(settings: Settings, config_path: str, since: str | None, as_json
         for error in report.errors:
             click.echo(f"  error: {error}")
     sys.exit(report.exit_code)
+
+
+@cli.group()
+def db() -> None:
+    """The PostgreSQL database named by database_url (ONRECORD_DATABASE_URL)."""
+
+
+@db.command("upgrade")
+@click.pass_obj
+@_fail_cleanly
+def db_upgrade(settings: Settings) -> None:
+    """Create or migrate the schema of every store: catalog, alerts, search
+    index and job queue. Run it once after installing or upgrading OnRecord;
+    workers and the app refuse an older schema.
+
+    \b
+    Example:
+      ONRECORD_DATABASE_URL=postgresql://onrecord@db/onrecord onrecord db upgrade
+    """
+    from onrecord.worker import upgrade_database
+
+    for line in upgrade_database(settings):
+        click.echo(line)
+
+
+@cli.command()
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--body", help="The council or board that met (overrides the source's channel).")
+@click.option("--date", help="Meeting date, YYYY-MM-DD (overrides the upload date).")
+@click.option("--title", help="Meeting title (overrides the source's title).")
+@click.pass_obj
+@_fail_cleanly
+def enqueue(
+    settings: Settings, sources: tuple[str, ...], body: str | None, date: str | None, title: str | None
+) -> None:
+    """Queue recordings for the workers (PostgreSQL only). SOURCE is what
+    `onrecord ingest` takes; a URL is listed first by a worker, and each of
+    its recordings queued once.
+
+    \b
+    Example:
+      onrecord enqueue council-2024-03-05.mp4 --body "Seattle City Council" --date 2024-03-05
+    """
+    from onrecord.pipeline import Overrides
+    from onrecord.worker import Recording, enqueue_recordings
+
+    said = Overrides(body=body, date=date, title=title)  # checks --body and --date
+    queued = enqueue_recordings(settings, [Recording(s, said.body, said.date, said.title) for s in sources])
+    for source, job in queued:
+        click.echo(f"queued {source}" + (f" (job {job})" if job else " (already queued)"))
+
+
+@cli.command()
+@click.option(
+    "--queues", default="default", show_default=True, help="Comma-separated queues to take jobs from."
+)
+@click.option(
+    "--concurrency", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes."
+)
+@click.option("--until-idle", is_flag=True, help="Exit once no job is queued or running.")
+@click.pass_obj
+@_fail_cleanly
+def worker(settings: Settings, queues: str, concurrency: int, until_idle: bool) -> None:
+    """Run queued jobs (discover, ingest, alerts) from the PostgreSQL queue;
+    run it on as many machines as you like. Ctrl-C or SIGTERM stops between
+    jobs, handing back what was held; a worker killed outright loses its
+    job to another once its lease (60 s) runs out.
+
+    \b
+    Example:
+      ONRECORD_DATABASE_URL=postgresql://onrecord@db/onrecord onrecord worker --concurrency 2
+    """
+    from onrecord.worker import work
+
+    sys.exit(work(settings, [q.strip() for q in queues.split(",") if q.strip()], concurrency, until_idle))
 
 
 @cli.group()

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from catalog import Catalog, Meeting, OnRecordError, Settings, SourceError, parse_date
+from catalog import Meeting, OnRecordError, Settings, SourceError, parse_date
+from catalog.db import open_catalog
 from catalog.errors import reason
 from onrecord.progress import Progress
 
@@ -83,7 +84,7 @@ class Pipeline:
     ) -> None:
         self.settings = settings
         self.progress = progress or Progress(enabled=False)
-        self.catalog = Catalog(settings.db_path)
+        self.catalog = open_catalog(settings)
         self.ytdlp_options = ytdlp_options or {}
         self.profile = Profile.from_settings(settings)
         self._transcribers: dict[Profile, Any] = {}
@@ -95,6 +96,15 @@ class Pipeline:
         self._diarizer: Any = diarizer
         # Wall seconds per stage, summed over this pipeline's meetings.
         self.timings: dict[str, float] = {}
+        # Set by a worker (onrecord/worker.py) for the job it runs: ``guard``
+        # raises LostClaim before each write once the job was taken over,
+        # ``fence`` refuses the index publish inside its transaction.
+        self.guard: Any = None
+        self.fence: Any = None
+
+    def _check_claim(self) -> None:
+        if self.guard is not None:
+            self.guard()
 
     @contextmanager
     def _timed(self, stage: str) -> Iterator[None]:
@@ -105,6 +115,8 @@ class Pipeline:
             self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - started
 
     def close(self) -> None:
+        if self._index is not None:
+            self._index.close()
         self.catalog.close()
 
     @property
@@ -129,11 +141,9 @@ class Pipeline:
     @property
     def index(self) -> Any:
         if self._index is None:
-            from search import SearchIndex
+            from search.backends import open_index
 
-            self._index = SearchIndex(
-                self.catalog, self.settings.embed_model, self.settings.base_url, embedder=self._embedder
-            )
+            self._index = open_index(self.settings, self.catalog, embedder=self._embedder)
         return self._index
 
     # -- ingest -----------------------------------------------------------
@@ -255,6 +265,7 @@ class Pipeline:
         meeting.audio_path = str(final)
         meeting.audio_hash = digest
         meeting.status = "transcribing" if segments is None else "indexing"
+        self._check_claim()
         return self.catalog.add_meeting(meeting, source_key, segments)
 
     def _finish_existing(self, meeting: Meeting) -> IngestResult:
@@ -271,16 +282,18 @@ class Pipeline:
                 segments = self.catalog.segments(meeting.id)
             else:
                 segments, prints = self._transcribe_and_diarize(meeting)
+                self._check_claim()
                 self.catalog.replace_segments(meeting.id, segments)
                 if prints:
                     self._remember_voices(meeting, prints)
                 # Speakers show by name where a voice was recognised.
                 segments = self.catalog.segments(meeting.id)
+            self._check_claim()
             self.catalog.set_status(meeting.id, "indexing")
             index = self.index
             before = dict(index.timings)
             with self._timed("index"), self.progress.count("embed chunks") as bar:
-                index.index_meeting(meeting.id, segments, progress=bar)
+                index.index_meeting(meeting.id, segments, progress=bar, fence=self.fence)
             for step, seconds in index.timings.items():  # chunking, embedding, storing
                 self.timings[step] = self.timings.get(step, 0.0) + seconds - before.get(step, 0.0)
             with self._timed("votes"):
@@ -290,8 +303,14 @@ class Pipeline:
                 from onrecord.chapters import detect_meeting_chapters
 
                 detect_meeting_chapters(self.catalog, meeting, segments)
+            self._check_claim()
             self.catalog.set_status(meeting.id, "indexed")
         except Exception as exc:
+            from onrecord.jobs import LostClaim
+
+            if isinstance(exc, LostClaim):
+                raise  # the meeting is another worker's now: leave its status alone
+            self._check_claim()  # a worker that woke to a broken connection, likewise
             # Whatever broke (our own error, the database, the engine, memory),
             # the meeting says so; an interrupt leaves it to be resumed.
             with contextlib.suppress(Exception):  # the database itself may be what broke
@@ -338,7 +357,7 @@ class Pipeline:
         # CTranslate2 runs two threads; torch's own two beside them would
         # oversubscribe the cores (both spin while they wait for work).
         _torch_threads(1)
-        catalog = Catalog(self.settings.db_path)
+        catalog = open_catalog(self.settings)
         try:
             if self._diarizer is None:
                 self._diarizer = get_diarizer()

@@ -144,6 +144,20 @@ ALERT_MIGRATIONS: list[tuple[int, str]] = [
     ),
 ]
 
+# On PostgreSQL, ids come from identity columns, never reused already, so
+# migration 2 only adds its columns (random tokens for any rows saved before).
+ALERT_POSTGRES = {
+    2: """
+        ALTER TABLE saved_searches ADD COLUMN feed_token TEXT UNIQUE, ADD COLUMN last_error TEXT;
+        UPDATE saved_searches SET feed_token = replace(gen_random_uuid()::text, '-', '');
+        ALTER TABLE saved_searches ALTER COLUMN feed_token SET NOT NULL;
+        ALTER TABLE alerts ADD COLUMN uid TEXT UNIQUE, ADD COLUMN claimed_by TEXT,
+            ADD COLUMN claimed_at DOUBLE PRECISION;
+        UPDATE alerts SET uid = replace(gen_random_uuid()::text, '-', '');
+        ALTER TABLE alerts ALTER COLUMN uid SET NOT NULL;
+        """
+}
+
 
 @dataclass
 class SavedSearch:
@@ -217,7 +231,7 @@ class AlertBook:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
-        apply_migrations(conn, "alerts", ALERT_MIGRATIONS)
+        apply_migrations(conn, "alerts", ALERT_MIGRATIONS, ALERT_POSTGRES)
 
     def add(
         self,

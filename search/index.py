@@ -8,6 +8,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from search.links import deep_link
 from search.match import STRONG, QueryWord, query_words, strengths
 from search.query import SearchQuery, content_items, is_strict
 from search.quotes import Quote, chunk_sentences, pick_quote
-from search.store import CANDIDATES, SECTION_DEPTH, SQLiteStore
+from search.store import CANDIDATES, SECTION_DEPTH, SQLiteStore, Store
 
 # Bump when chunking changes, so ``onrecord reindex`` redoes every meeting.
 CHUNKER_VERSION = "chunks-2"
@@ -55,13 +56,15 @@ class SearchIndex:
         base_url: str,
         embedder: Embedder | None = None,
         vectors_dir: Path | None = None,
+        store: Store | None = None,
     ) -> None:
         self.catalog = catalog
         self.embed_model = embed_model
         self.base_url = base_url
         self._embedder = embedder
         self.model_id = embed_model_id(embed_model)
-        self.store = SQLiteStore(
+        # Handed in by search.backends.open_index (PostgreSQL), else SQLite's.
+        self.store: Any = store or SQLiteStore(
             catalog.conn, self.model_id, vectors_dir or catalog.db_path.parent / "vectors"
         )
         # Sentence vectors for quoting hits found by meaning. The same
@@ -71,6 +74,12 @@ class SearchIndex:
         self._comment_key: object = None
         self._comment_chunks: frozenset[int] = frozenset()
         self.timings: dict[str, float] = {}
+
+    def close(self) -> None:
+        """Close the store's own connection, where it has one (PostgreSQL's)."""
+        close = getattr(self.store, "close", None)
+        if close is not None:
+            close()
 
     @property
     def embedder(self) -> Embedder:
@@ -84,14 +93,27 @@ class SearchIndex:
         return f"{CHUNKER_VERSION}+{self.model_id}"
 
     def index_meeting(
-        self, meeting_id: int, segments: list[Segment], progress: Callable[[int, int], None] | None = None
+        self,
+        meeting_id: int,
+        segments: list[Segment],
+        progress: Callable[[int, int], None] | None = None,
+        fence: Callable[[Any], None] | None = None,
     ) -> int:
+        """``fence`` (a worker's claim, PostgreSQL only) runs inside the
+        publishing transaction and refuses it when the claim was lost."""
         clock = time.perf_counter()
         chunks = chunk_segments(meeting_id, segments)
         clock = self._took("chunking", clock)
         vectors = self.embedder.embed([c.text for c in chunks], progress=progress)
         clock = self._took("embedding", clock)
-        self.store.index_meeting(meeting_id, chunks, vectors, self.version)
+        if getattr(self.store, "keeps_facets", False):
+            meeting = self.catalog.meeting(meeting_id)
+            assert meeting is not None
+            self.store.index_meeting(
+                meeting_id, chunks, vectors, self.version, body=meeting.body, date=meeting.date, fence=fence
+            )
+        else:
+            self.store.index_meeting(meeting_id, chunks, vectors, self.version)
         self._took("storing", clock)
         return len(chunks)
 

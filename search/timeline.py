@@ -130,12 +130,14 @@ def count(
     meeting_of: dict[int, int],
     per: str | None = None,
     public_comment: frozenset[int] | None = None,
+    keyword: dict[int, set[int]] | None = None,
 ) -> Timeline:
     """The timeline of ``query``: keyword matches counted exactly, plus the
     meaning retriever's candidates (``dense``: chunk id and similarity,
     ``meeting_of``: their meetings) close enough in meaning. ``per`` is
-    "month" or "meeting"; unset, a short span is told per meeting."""
-    found = keyword_matches(conn, ranges, query)
+    "month" or "meeting"; unset, a short span is told per meeting.
+    ``keyword`` gives the keyword matches found by a store itself."""
+    found = keyword if keyword is not None else keyword_matches(conn, ranges, query)
     for chunk_id, score in dense:
         if score >= CLOSE_IN_MEANING and chunk_id in meeting_of:
             found.setdefault(meeting_of[chunk_id], set()).add(chunk_id)
@@ -181,6 +183,14 @@ def timeline(index: Any, query: SearchQuery, per: str | None = None) -> Timeline
     filters, and the same checks, as its ``search``."""
     index.check(query)
     store = index.store
+    if hasattr(store, "matching_chunks"):  # PostgreSQL answers the keyword side itself
+        vector = index.embedder.embed_batch([query.text])[0]
+        comment = index.public_comment_chunks() if query.section else None
+        depth = SECTION_DEPTH if comment is not None else CANDIDATES
+        dense = [(cid, s) for cid, s in store._dense(query, vector, depth) if s >= CLOSE_IN_MEANING]
+        meeting_of = {cid: c.meeting_id for cid, c in store.chunks([cid for cid, _ in dense]).items()}
+        found = store.matching_chunks(query)
+        return count(index.catalog.conn, MeetingRanges(), query, dense, meeting_of, per, comment, found)
     generation = store.conn.execute(
         "SELECT generation FROM index_generation WHERE model = ?", (store.model_id,)
     ).fetchone()

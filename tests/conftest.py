@@ -15,6 +15,7 @@ from click.testing import CliRunner, Result
 from catalog import Catalog, load_settings
 from onrecord.cli import cli
 from tests.loopback import LoopbackServer
+from tests.pg import pg_server, pg_url  # noqa: F401  (fixtures: a real PostgreSQL + pgvector)
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SEATTLE = "meetings/seattle-council-special-2017-10-05.mp4"

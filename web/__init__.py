@@ -80,9 +80,10 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.errorhandler(OnRecordError)
     def user_error(exc: OnRecordError) -> tuple[Any, int]:
+        code = getattr(exc, "http_status", 400)  # 503 while the database restarts
         if _wants_json():
-            return jsonify({"error": str(exc)}), 400
-        return render_template("error.html", message=str(exc), code=400), 400
+            return jsonify({"error": str(exc)}), code
+        return render_template("error.html", message=str(exc), code=code), code
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:

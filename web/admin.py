@@ -70,12 +70,15 @@ def name_speaker(meeting_id: int, label: str, raw_name: object) -> SpeakerInfo:
     if label not in {sp.label for sp in meeting_speakers(meeting_id)}:
         abort(404)
     name = clean_name(raw_name)
-    from search import SearchIndex
+    from search.backends import open_index
 
     with s.writer() as catalog:
-        index = SearchIndex(catalog, s.settings.embed_model, s.settings.base_url, embedder=s.embedder)
-        # The name and the relabelled passages land in one transaction.
-        SpeakerBook(catalog.conn).name(meeting_id, label, name, relabel=index.store.rename_speaker)
+        index = open_index(s.settings, catalog, s.embedder)
+        try:
+            # On SQLite the name and the relabelled passages land in one transaction.
+            SpeakerBook(catalog.conn).name(meeting_id, label, name, relabel=index.store.rename_speaker)
+        finally:
+            index.close()
         return next(sp for sp in SpeakerBook(catalog.conn).speakers(meeting_id) if sp.label == label)
 
 

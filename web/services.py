@@ -23,6 +23,7 @@ from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import TooManyRequests, Unauthorized
 
 from catalog import Catalog, Settings
+from catalog.db import open_catalog
 from search.embed import Embedder
 from web.ratelimit import RateLimiter, client_key, parse_networks
 
@@ -125,21 +126,24 @@ class Reader:
     def __init__(self, settings: Settings, embedder: Embedder) -> None:
         self.settings = settings
         self.embedder = embedder
-        self.catalog = Catalog(settings.db_path, read_only=True)
+        self.catalog = open_catalog(settings, read_only=True)
         self._index: Any = None
 
     @property
     def conn(self) -> Any:
         return self.catalog.conn
 
+    def close(self) -> None:
+        if self._index is not None:
+            self._index.close()
+        self.catalog.close()
+
     @property
     def index(self) -> Any:
         if self._index is None:
-            from search import SearchIndex
+            from search.backends import open_index
 
-            self._index = SearchIndex(
-                self.catalog, self.settings.embed_model, self.settings.base_url, embedder=self.embedder
-            )
+            self._index = open_index(self.settings, self.catalog, self.embedder)
         return self._index
 
 
@@ -156,11 +160,11 @@ class Services:
     def _migrate(self) -> None:
         """Bring every store's schema up to date once, with a writable
         connection, so that the readers never need to write."""
-        from search import SearchIndex
         from search.alerts import AlertBook
+        from search.backends import open_index
 
         with self.writer() as catalog:
-            SearchIndex(catalog, self.settings.embed_model, self.settings.base_url, embedder=self.embedder)
+            open_index(self.settings, catalog, self.embedder, upgrade=False).close()
             AlertBook(catalog.conn)
 
     @property
@@ -197,12 +201,12 @@ class Services:
         try:
             self._idle.put_nowait(reader)
         except queue.Full:
-            reader.catalog.close()
+            reader.close()
 
     @contextmanager
     def writer(self) -> Iterator[Catalog]:
         """A writable catalog for one write, closed after it."""
-        catalog = Catalog(self.settings.db_path)
+        catalog = open_catalog(self.settings)
         try:
             yield catalog
         finally:
