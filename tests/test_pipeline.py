@@ -32,7 +32,10 @@ def test_search_finds_the_roll_call_at_the_second_it_was_called(seattle_home: tu
         "context",
         "context_start",
         "context_end",
+        "match",
+        "public_comment",
     }
+    assert top["match"] == "strong" and top["public_comment"] is False
     # The clerk calls the roll about 37-49 s into the recording; the hit's
     # start and end are its quote's, inside the passage (its context).
     assert top["context_start"] <= top["start"] <= 38 <= top["end"] <= top["context_end"], top
