@@ -62,10 +62,10 @@ def test_the_int8_scan_returns_the_exact_scans_candidates(
         # 20 candidates, of which the int8 copy picks 40 rows to rescore:
         # fewer than the store holds, so the copy really decides.
         monkeypatch.setattr("search.store.CANDIDATES", 20)
-        exact = store._dense(query, vector)
+        exact = store.dense(query, vector)
         monkeypatch.setattr(store, "exact_below", 0)
         monkeypatch.setattr("search.vectors.RERANK", 40)
-        coarse = store._dense(query, vector)
+        coarse = store.dense(query, vector)
         monkeypatch.undo()
         assert store.vector_count() > 60 and len(exact) == 20
         assert [c for c, _ in coarse[:10]] == [c for c, _ in exact[:10]], text
