@@ -87,3 +87,27 @@ def test_filters_as_chunk_ranges_match_the_joined_filters(
             assert ranges == joined, (filters, text)
     found = index.search(SearchQuery("council", body="Oakland City Council", since="2022-01-01", limit=20))
     assert found and {(h.body, h.meeting_date) for h in found} == {("Oakland City Council", "2023-09-12")}
+
+
+def test_keyword_matches_fall_into_their_own_meetings(
+    index: SearchIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The timeline's exact count: each passage holding every word, in its
+    own meeting, by the meetings' chunk-id ranges, or looked up where a
+    meeting has no range (one not contiguous, or not yet mapped)."""
+    from search.query import all_words_expression
+
+    store = index.store
+    for text in ("council", "police budget", "public comment"):
+        joined: dict[int, set[int]] = {}
+        for meeting_id, chunk_id in index.catalog.conn.execute(
+            "SELECT c.meeting_id, c.id FROM chunks_fts f JOIN chunks c ON c.id = f.rowid"
+            " WHERE chunks_fts MATCH ?",
+            (all_words_expression(text),),
+        ):
+            joined.setdefault(meeting_id, set()).add(chunk_id)
+        assert len(joined) >= 2 and store.matching_chunks(SearchQuery(text)) == joined, text
+        store.dense(SearchQuery(text), index.embedder.embed_batch([text])[0])  # maps the ranges
+        monkeypatch.setattr(store, "_id_ranges", {m: r for m, r in store._id_ranges.items() if m != 2})
+        assert store.matching_chunks(SearchQuery(text)) == joined, text
+        monkeypatch.undo()
