@@ -98,7 +98,7 @@ def test_keyword_matches_fall_into_their_own_meetings(
     from search.query import all_words_expression
 
     store = index.store
-    for text in ("council", "police budget", "public comment"):
+    for text in ("council", "thank you"):
         joined: dict[int, set[int]] = {}
         for meeting_id, chunk_id in index.catalog.conn.execute(
             "SELECT c.meeting_id, c.id FROM chunks_fts f JOIN chunks c ON c.id = f.rowid"
@@ -106,7 +106,7 @@ def test_keyword_matches_fall_into_their_own_meetings(
             (all_words_expression(text),),
         ):
             joined.setdefault(meeting_id, set()).add(chunk_id)
-        assert len(joined) >= 2 and store.matching_chunks(SearchQuery(text)) == joined, text
+        assert 2 in joined and len(joined) >= 2 and store.matching_chunks(SearchQuery(text)) == joined, text
         store.dense(SearchQuery(text), index.embedder.embed_batch([text])[0])  # maps the ranges
         monkeypatch.setattr(store, "_id_ranges", {m: r for m, r in store._id_ranges.items() if m != 2})
         assert store.matching_chunks(SearchQuery(text)) == joined, text
