@@ -24,6 +24,7 @@ from flask.testing import FlaskClient
 from catalog import Catalog, Hit, Meeting, Segment, load_settings
 from search import SearchIndex
 from search.alerts import AlertBook
+from search.query import MAX_TERMS
 from tests.conftest import catalog_for
 from tests.served import serving
 from web import create_app
@@ -73,7 +74,7 @@ def test_the_meeting_page_never_marks_words_for_a_refused_query(client: FlaskCli
     assert "<mark>roll</mark>" in normal.lower()
     # Refused for its length, or for its number of terms: the transcript is
     # then shown as it is, not highlighted with thousands of raw words.
-    for q in ("roll " + "x" * 600, " ".join(["roll"] + [f"w{i}" for i in range(40)])):
+    for q in ("roll " + "x" * 600, " ".join(["roll"] + [f"w{i}" for i in range(MAX_TERMS)])):
         page = client.get("/meetings/1", query_string={"q": q})
         html = page.get_data(as_text=True)
         assert page.status_code == 200 and 'class="error"' in html
@@ -83,7 +84,7 @@ def test_the_meeting_page_never_marks_words_for_a_refused_query(client: FlaskCli
 def test_queries_with_too_many_terms_or_prefixes_are_refused(client: FlaskClient) -> None:
     prefixes = client.get("/api/search", query_string={"q": " ".join(["a*"] * 166)})
     assert prefixes.status_code == 400 and "prefixes" in prefixes.get_json()["error"]
-    terms = client.get("/api/search", query_string={"q": " ".join(f"w{i}" for i in range(33))})
+    terms = client.get("/api/search", query_string={"q": " ".join(f"w{i}" for i in range(MAX_TERMS + 1))})
     assert terms.status_code == 400 and "terms" in terms.get_json()["error"]
     # What people really type still works.
     ok = client.get("/api/search", query_string={"q": "roll* call* executive session"})
