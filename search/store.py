@@ -167,6 +167,7 @@ class SQLiteStore(Store):
         # Each meeting's vector rows and chunk ids, [first, last + 1).
         self._ranges: dict[int, tuple[int, int]] = {}
         self._id_ranges: dict[int, tuple[int, int]] = {}
+        self._id_table = _by_start({})  # the same, as sorted (first, end, meeting) rows
         self._counts: dict[str, int] = {}  # passages per FTS5 term, capped
         # Allowed rows past which the int8 copy narrows the float32 scan.
         self.exact_below = EXACT_BELOW
@@ -576,6 +577,7 @@ class SQLiteStore(Store):
         self._map = None
         self._chunk_of_row = np.zeros(0, dtype=np.int64)
         self._ranges, self._id_ranges = {}, {}
+        self._id_table = _by_start({})
         if info is None or not mapped:
             return
         table = np.array(mapped, dtype=np.int64)
@@ -584,6 +586,7 @@ class SQLiteStore(Store):
         self._chunk_of_row[table[:, 0]] = table[:, 1]
         self._ranges = _spans(table[:, 2], table[:, 0])
         self._id_ranges = _spans(table[:, 2], table[:, 1])
+        self._id_table = _by_start(self._id_ranges)
         self._map = VectorMap(self.vectors_dir / info["filename"], rows, info["dim"], self._chunk_of_row >= 0)
 
     def _meetings(self, q: SearchQuery) -> list[int]:
@@ -647,15 +650,15 @@ class SQLiteStore(Store):
             return {}
         self._refresh()
         ids.sort()
-        spans = sorted((first, end, m) for m, (first, end) in self._id_ranges.items())
-        table = np.array(spans, dtype=np.int64).reshape(-1, 3)
+        table = self._id_table
         at = np.searchsorted(table[:, 0], ids, side="right") - 1
         known = (at >= 0) & (ids < table[np.clip(at, 0, None), 1]) if len(table) else np.zeros(len(ids), bool)
         owners, kept = table[at[known], 2], ids[known]
         found: dict[int, set[int]] = {}
-        cuts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
-        for a, b in zip(cuts, np.r_[cuts[1:], len(kept)], strict=True):
-            found[int(owners[a])] = set(kept[a:b].tolist())
+        if len(kept):
+            cuts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
+            for a, b in zip(cuts, np.r_[cuts[1:], len(kept)], strict=True):
+                found[int(owners[a])] = set(kept[a:b].tolist())
         if not known.all():
             rows = self.conn.execute(
                 "SELECT meeting_id, id FROM chunks WHERE id IN (SELECT value FROM json_each(?))",
@@ -664,6 +667,11 @@ class SQLiteStore(Store):
             for meeting_id, chunk_ids in _by_meeting(rows).items():
                 found.setdefault(meeting_id, set()).update(chunk_ids)
         return found
+
+
+def _by_start(ranges: dict[int, tuple[int, int]]) -> np.ndarray:
+    spans = sorted((first, end, meeting) for meeting, (first, end) in ranges.items())
+    return np.array(spans, dtype=np.int64).reshape(-1, 3)
 
 
 def _by_meeting(rows: list[sqlite3.Row]) -> dict[int, set[int]]:

@@ -108,6 +108,7 @@ def test_keyword_matches_fall_into_their_own_meetings(
             joined.setdefault(meeting_id, set()).add(chunk_id)
         assert 2 in joined and len(joined) >= 2 and store.matching_chunks(SearchQuery(text)) == joined, text
         store.dense(SearchQuery(text), index.embedder.embed_batch([text])[0])  # maps the ranges
-        monkeypatch.setattr(store, "_id_ranges", {m: r for m, r in store._id_ranges.items() if m != 2})
-        assert store.matching_chunks(SearchQuery(text)) == joined, text
-        monkeypatch.undo()
+        for unmapped in (store._id_table[store._id_table[:, 2] != 2], store._id_table[:0]):
+            monkeypatch.setattr(store, "_id_table", unmapped)
+            assert store.matching_chunks(SearchQuery(text)) == joined, text
+            monkeypatch.undo()
