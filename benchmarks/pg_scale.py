@@ -202,7 +202,7 @@ def measure(index: SearchIndex, queries: list[str]) -> dict[str, float]:
         timings["bm25"].append(time.perf_counter() - t)
         for name, query in (("dense", SearchQuery(q)), ("dense filtered", SearchQuery(q, **FILTER))):
             t = time.perf_counter()
-            found = index.store._dense(query, vector)  # both stores' dense retriever, as scale.py times it
+            found = index.store.dense(query, vector)  # both stores' dense retriever, as scale.py times it
             timings[name].append(time.perf_counter() - t)
             assert len(found) >= 10, f"a page came back short for {q!r}"
     out = {f"{k} p50 ms": percentile(v, 50) * 1000 for k, v in timings.items()}

@@ -139,8 +139,8 @@ def measure(home: Path, queries: list[str], embedder: object) -> dict[str, float
         found = {}
         for exact in (False, True):
             store.exact_below = EXACT if exact else fast
-            found[exact] = timed("dense exact" if exact else "dense", store._dense, plain, vector)
-            found[exact, "filtered"] = store._dense(narrow, vector)
+            found[exact] = timed("dense exact" if exact else "dense", store.dense, plain, vector)
+            found[exact, "filtered"] = store.dense(narrow, vector)
         store.exact_below = fast
         overlap.append(_overlap(found[False], found[True]))
         filtered_overlap.append(_overlap(found[False, "filtered"], found[True, "filtered"]))

@@ -27,7 +27,7 @@ from catalog import Catalog
 from search import SearchIndex, SearchQuery
 from search.embed import get_embedder
 from search.query import all_words_expression
-from search.timeline import MeetingRanges, keyword_matches, timeline
+from search.timeline import timeline
 
 SIZES = [10_000, 100_000, 1_000_000]
 TOPICS = [
@@ -75,16 +75,14 @@ def measure(size: int, queries: dict[str, list[str]], embedder: Any) -> list[dic
             q = SearchQuery(text)
             spent, found = timed(lambda q=q: timeline(index, q, "month"))
             times["timeline"].append(spent)
-            ranges = MeetingRanges()
-            ranges.refresh(catalog.conn, "fixed")
-            spent, _ = timed(lambda q=q, ranges=ranges: keyword_matches(catalog.conn, ranges, q))
+            spent, _ = timed(lambda q=q: index.store.matching_chunks(q))
             times["keyword count"].append(spent)
             spent, counted = timed(lambda text=text: anchor(catalog, text))
             times["anchor SQL"].append(spent)
             spent, _ = timed(lambda q=q: index.search(q))
             times["search"].append(spent)
             matched.append(found.total)
-            keyword_total = sum(len(ids) for ids in keyword_matches(catalog.conn, ranges, q).values())
+            keyword_total = sum(len(ids) for ids in index.store.matching_chunks(q).values())
             agree += keyword_total == sum(counted.values())
         row: dict[str, Any] = {"chunks": size, "queries": f"{kind} ({len(texts)})"}
         for name, values in times.items():

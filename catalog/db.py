@@ -7,15 +7,24 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from catalog.migrations import CATALOG_MIGRATIONS, apply_migrations, postgres_catalog
 from catalog.settings import Settings
 from catalog.types import APPLY_AT, Body, Meeting, Segment
+
+if TYPE_CHECKING:
+    from catalog.chapters import ChapterBook
+    from catalog.persons import PersonBook
+    from catalog.speakers import SpeakerBook
+    from catalog.votes import VoteBook
+
+B = TypeVar("B")
 
 MEETING_COLUMNS = (
     "m.id, m.title, b.name AS body, m.source_url, m.source_id, m.meeting_date,"
@@ -113,6 +122,44 @@ class Catalog:
     def close(self) -> None:
         self.conn.close()
 
+    # -- the books: each owns its tables' SQL, on this catalog's connection --
+    # (imported here, not at the top: each book imports this module)
+    @cached_property
+    def speakers(self) -> SpeakerBook:
+        from catalog.speakers import SpeakerBook
+
+        return SpeakerBook(self.conn)
+
+    @cached_property
+    def persons(self) -> PersonBook:
+        from catalog.persons import PersonBook
+
+        return PersonBook(self.conn)
+
+    @cached_property
+    def votes(self) -> VoteBook:
+        from catalog.votes import VoteBook
+
+        return VoteBook(self.conn)
+
+    @cached_property
+    def chapters(self) -> ChapterBook:
+        from catalog.chapters import ChapterBook
+
+        return ChapterBook(self.conn)
+
+    def book(self, name: str, make: Callable[[Any], B]) -> B:
+        """Another component's book on this connection (search's saved
+        searches), made once per catalog, so that nobody else needs it."""
+        books = self.__dict__.setdefault("_books", {})
+        if name not in books:
+            books[name] = make(self.conn)
+        return books[name]
+
+    def transaction(self) -> AbstractContextManager[Any]:
+        """One transaction over several books' writes."""
+        return transaction(self.conn)
+
     # -- bodies ---------------------------------------------------------
     def body(self, name: str, create: bool = False) -> Body | None:
         row = self.conn.execute("SELECT id, name FROM bodies WHERE name = ?", (name,)).fetchone()
@@ -197,6 +244,26 @@ class Catalog:
             (body, body),
         )
         return [_meeting(r) for r in rows]
+
+    def meeting_dates(
+        self,
+        ids: list[int],
+        body: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        meeting_id: int | None = None,
+    ) -> list[tuple[int, str | None, str]]:
+        """(id, date, body) of those of ``ids`` that pass the filters."""
+        if not ids:
+            return []
+        rows = self.conn.execute(
+            "SELECT m.id, m.meeting_date, b.name FROM meetings m JOIN bodies b ON b.id = m.body_id"
+            f" WHERE m.id IN ({','.join('?' * len(ids))})"
+            " AND (? IS NULL OR b.name = ? COLLATE NOCASE) AND (? IS NULL OR m.meeting_date >= ?)"
+            " AND (? IS NULL OR m.meeting_date <= ?) AND (? IS NULL OR m.id = ?)",
+            [*ids, body, body, since, since, until, until, meeting_id, meeting_id],
+        ).fetchall()
+        return [(r[0], r[1], r[2]) for r in rows]
 
     # -- segments -------------------------------------------------------
     def replace_segments(self, meeting_id: int, segments: list[Segment]) -> None:

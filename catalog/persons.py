@@ -19,6 +19,11 @@ def _key_id(key: str | None) -> int | None:
     return int(tail) if tail.isdigit() else None
 
 
+# A speaker is this person when linked to them, or (named before links
+# existed) when named with their name.
+_SPEAKS_AS = "(sp.person_id = ? OR (sp.person_id IS NULL AND lower(sp.name) = lower(?)))"
+
+
 class PersonBook:
     """Reads and writes persons, their aliases and memberships."""
 
@@ -154,34 +159,28 @@ class PersonBook:
         row = self.conn.execute("SELECT id FROM persons WHERE legistar_key = ?", (key,)).fetchone()
         return int(row[0]) if row else None
 
+    def passages(self, person: Person, limit: int = 30) -> list[tuple[Meeting, float, str]]:
+        """What a person said: segments of the speakers who are them, newest
+        meetings first, longest passages first within a meeting (read-only;
+        speakers and segments belong to the catalog)."""
+        rows = self.conn.execute(
+            f"SELECT {MEETING_COLUMNS}, s.start_time, s.text FROM segments s"
+            " JOIN speakers sp ON sp.id = s.speaker_id JOIN meetings m ON m.id = s.meeting_id"
+            f" JOIN bodies b ON b.id = m.body_id WHERE {_SPEAKS_AS}"
+            " ORDER BY m.meeting_date DESC, m.id DESC, length(s.text) DESC LIMIT ?",
+            (person.id, person.name, limit),
+        ).fetchall()
+        return [(_meeting(r), float(r["start_time"]), r["text"]) for r in rows]
 
-# A speaker is this person when linked to them, or (named before links
-# existed) when named with their name.
-_SPEAKS_AS = "(sp.person_id = ? OR (sp.person_id IS NULL AND lower(sp.name) = lower(?)))"
-
-
-def passages(conn: sqlite3.Connection, person: Person, limit: int = 30) -> list[tuple[Meeting, float, str]]:
-    """What a person said: segments of the speakers who are them, newest
-    meetings first, longest passages first within a meeting (read-only;
-    speakers and segments belong to the catalog)."""
-    rows = conn.execute(
-        f"SELECT {MEETING_COLUMNS}, s.start_time, s.text FROM segments s"
-        " JOIN speakers sp ON sp.id = s.speaker_id JOIN meetings m ON m.id = s.meeting_id"
-        f" JOIN bodies b ON b.id = m.body_id WHERE {_SPEAKS_AS}"
-        " ORDER BY m.meeting_date DESC, m.id DESC, length(s.text) DESC LIMIT ?",
-        (person.id, person.name, limit),
-    ).fetchall()
-    return [(_meeting(r), float(r["start_time"]), r["text"]) for r in rows]
-
-
-def spoken_in(conn: sqlite3.Connection, person: Person) -> list[tuple[Meeting, str, float]]:
-    """The meetings a person spoke in, newest first: each with the name
-    their passages carry there and their talk time in seconds."""
-    rows = conn.execute(
-        f"SELECT {MEETING_COLUMNS}, sp.name AS spoken, sum(s.end_time - s.start_time) AS talk"
-        " FROM speakers sp JOIN segments s ON s.speaker_id = sp.id JOIN meetings m ON m.id = sp.meeting_id"
-        f" JOIN bodies b ON b.id = m.body_id WHERE {_SPEAKS_AS}"
-        " GROUP BY sp.id ORDER BY m.meeting_date DESC, m.id DESC",
-        (person.id, person.name),
-    ).fetchall()
-    return [(_meeting(r), r["spoken"], float(r["talk"] or 0.0)) for r in rows]
+    def spoken_in(self, person: Person) -> list[tuple[Meeting, str, float]]:
+        """The meetings a person spoke in, newest first: each with the name
+        their passages carry there and their talk time in seconds."""
+        rows = self.conn.execute(
+            f"SELECT {MEETING_COLUMNS}, sp.name AS spoken, sum(s.end_time - s.start_time) AS talk"
+            " FROM speakers sp JOIN segments s ON s.speaker_id = sp.id"
+            " JOIN meetings m ON m.id = sp.meeting_id"
+            f" JOIN bodies b ON b.id = m.body_id WHERE {_SPEAKS_AS}"
+            " GROUP BY sp.id ORDER BY m.meeting_date DESC, m.id DESC",
+            (person.id, person.name),
+        ).fetchall()
+        return [(_meeting(r), r["spoken"], float(r["talk"] or 0.0)) for r in rows]

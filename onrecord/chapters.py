@@ -5,8 +5,7 @@
 from __future__ import annotations
 
 from catalog import Catalog, Meeting, Segment
-from catalog.chapters import ChapterBook
-from catalog.votes import VoteBook, VoteFilter
+from catalog.votes import VoteFilter
 
 
 def detect_meeting_chapters(catalog: Catalog, meeting: Meeting, segments: list[Segment] | None = None) -> int:
@@ -17,10 +16,10 @@ def detect_meeting_chapters(catalog: Catalog, meeting: Meeting, segments: list[S
     assert meeting.id is not None
     if segments is None:
         segments = catalog.segments(meeting.id)
-    book = VoteBook(catalog.conn)
+    book = catalog.votes
     votes = [event for event, _ in book.listing(VoteFilter(meeting_id=meeting.id))]
     chapters = detect_chapters(segments, votes, book.agenda(meeting.id))
-    ChapterBook(catalog.conn).replace(meeting.id, chapters, CHAPTER_VERSION)
+    catalog.chapters.replace(meeting.id, chapters, CHAPTER_VERSION)
     return len(chapters)
 
 
@@ -28,7 +27,7 @@ def redetect_stale_chapters(catalog: Catalog) -> int:
     """Chapters for every meeting an older detector read (``reindex``)."""
     from minutes import CHAPTER_VERSION
 
-    todo = ChapterBook(catalog.conn).undetected(CHAPTER_VERSION)
+    todo = catalog.chapters.undetected(CHAPTER_VERSION)
     for meeting_id in todo:
         meeting = catalog.meeting(meeting_id)
         if meeting is not None:

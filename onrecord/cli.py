@@ -285,9 +285,7 @@ def transcript(settings: Settings, meeting_id: int, fmt: str) -> None:
         if meeting is None:
             raise OnRecordError(f"No meeting {meeting_id}; list them with: onrecord meetings")
         segments = pipeline.catalog.segments(meeting_id)
-        from catalog.chapters import ChapterBook
-
-        chapters = ChapterBook(pipeline.catalog.conn).chapters(meeting_id)
+        chapters = pipeline.catalog.chapters.chapters(meeting_id)
     click.echo(render(meeting, segments, fmt, chapters), nl=False)
 
 
@@ -443,12 +441,10 @@ def speakers(settings: Settings, meeting_id: int, naming: tuple[str, str] | None
     Example:
       onrecord speakers 12 --name SPEAKER_2 "Jason Lando"
     """
-    from catalog.speakers import SpeakerBook
-
     with _pipeline(settings) as pipeline:
         if pipeline.catalog.meeting(meeting_id) is None:
             raise OnRecordError(f"No meeting {meeting_id}; list them with: onrecord meetings")
-        book = SpeakerBook(pipeline.catalog.conn)
+        book = pipeline.catalog.speakers
         if naming:
             label, name = naming
             # The name and the index's relabelling land together or not at all.
@@ -644,12 +640,12 @@ def alerts_add(
     Example:
       onrecord alerts add "287(g)" --body "Pittsburgh City Council" --notify email:desk@example.org
     """
-    from search.alerts import DEFAULT_MIN_SCORE, AlertBook
+    from search.alerts import DEFAULT_MIN_SCORE, alerts_book
     from search.notify import check_target
 
     check_target(notify, settings)
     with _pipeline(settings) as pipeline:
-        saved = AlertBook(pipeline.catalog.conn).add(
+        saved = alerts_book(pipeline.catalog).add(
             query, notify, body, speaker, DEFAULT_MIN_SCORE if min_score is None else min_score, backfill
         )
     click.echo(f"Saved search {saved.id}: {saved.query!r} → {saved.notify}")
@@ -668,10 +664,10 @@ def alerts_list(settings: Settings, as_json: bool) -> None:
     Example:
       onrecord alerts list --json
     """
-    from search.alerts import AlertBook
+    from search.alerts import alerts_book
 
     with _pipeline(settings) as pipeline:
-        saved = AlertBook(pipeline.catalog.conn).all()
+        saved = alerts_book(pipeline.catalog).all()
     if as_json:
         click.echo(json.dumps({"saved_searches": [asdict(s) for s in saved]}, indent=2))
         return
@@ -693,10 +689,10 @@ def alerts_remove(settings: Settings, saved_id: int) -> None:
     Example:
       onrecord alerts remove 3
     """
-    from search.alerts import AlertBook
+    from search.alerts import alerts_book
 
     with _pipeline(settings) as pipeline:
-        if not AlertBook(pipeline.catalog.conn).remove(saved_id):
+        if not alerts_book(pipeline.catalog).remove(saved_id):
             raise OnRecordError(f"No saved search {saved_id}; list them with: onrecord alerts list")
     click.echo(f"Removed saved search {saved_id}.")
 

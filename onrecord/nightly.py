@@ -311,9 +311,9 @@ def check_alerts(pipeline: Pipeline, settings: Settings) -> AlertOutcome:
     everything pending. A saved search that cannot be evaluated, or an alert
     that cannot be delivered, for whatever reason, is recorded on it and the
     others go on."""
-    from search.alerts import AlertBook
+    from search.alerts import alerts_book
 
-    book = AlertBook(pipeline.catalog.conn)
+    book = alerts_book(pipeline.catalog)
     outcome = AlertOutcome()
     for saved in book.all():
         broke: Exception | None = None

@@ -381,11 +381,11 @@ class Pipeline:
 
     def _remember_voices(self, meeting: Meeting, prints: dict[str, Any]) -> None:
         """Keep the voice prints, and propose names the body's known voices match."""
-        from catalog.speakers import PROPOSE_AT, SpeakerBook
+        from catalog.speakers import PROPOSE_AT
         from transcribe.voices import match_voices
 
         assert meeting.id is not None
-        book = SpeakerBook(self.catalog.conn)
+        book = self.catalog.speakers
         book.set_voices(meeting.id, prints)
         known = book.known_voices(meeting.body)
         if known:

@@ -23,8 +23,8 @@ def detect_meeting_votes(catalog: Catalog, meeting: Meeting, segments: list[Segm
 
     assert meeting.id is not None
     adopt_placeholder(catalog, meeting)
-    book = VoteBook(catalog.conn)
-    people = PersonBook(catalog.conn)
+    book = catalog.votes
+    people = catalog.persons
     roster = people.roster(meeting.body)
     events = detect_votes(segments, roster)
     _learn_names(people, meeting, events, roster)
@@ -37,7 +37,7 @@ def redetect_stale(catalog: Catalog) -> int:
     """Detect votes in every meeting an older detector read (``reindex``)."""
     from minutes import DETECTOR_VERSION
 
-    todo = VoteBook(catalog.conn).undetected(DETECTOR_VERSION)
+    todo = catalog.votes.undetected(DETECTOR_VERSION)
     for meeting_id in todo:
         meeting = catalog.meeting(meeting_id)
         assert meeting is not None
@@ -68,7 +68,7 @@ def reconcile(catalog: Catalog, meeting_id: int) -> None:
     same item, which gives it its second in the recording."""
     from minutes import match_legistar
 
-    book = VoteBook(catalog.conn)
+    book = catalog.votes
     official = book.raw_events(meeting_id, "legistar")
     if not official:
         return
@@ -95,7 +95,7 @@ def list_votes(
 ) -> list[tuple[dict[str, Any], list[str]]]:
     """Each vote as ``votes --json`` prints it, with its disagreements (the
     sources, or the count announced and the count heard)."""
-    return [(vote_summary(e, m, link), e.disagreements) for e, m in VoteBook(catalog.conn).listing(where)]
+    return [(vote_summary(e, m, link), e.disagreements) for e, m in catalog.votes.listing(where)]
 
 
 def linker(settings: Settings) -> Callable[[Meeting, float], str]:
@@ -168,28 +168,28 @@ def import_legistar(
         )
     fetched = [client.fetch(e) for e in wanted]
     people: dict[int, dict[str, Any] | None] = {}
-    book = VoteBook(catalog.conn)
+    book = catalog.votes
     for event in fetched:
         for votes in event.votes.values():
             for v in votes:
                 pid = v.get("VotePersonId")
                 if isinstance(pid, int) and pid not in people:
-                    known = PersonBook(catalog.conn).find_legistar(f"{client.client}:{pid}")
+                    known = catalog.persons.find_legistar(f"{client.client}:{pid}")
                     people[pid] = None if known else client.person(pid)
     report = LegistarReport(client.client, body)
     # Meetings first (their store keeps its own transactions); should the
     # writes below fail, the meetings made here are removed again.
     meetings = [_meeting_for(catalog, book, client, body, event) for event in fetched]
     touched = [meeting_id for meeting_id, _ in meetings]
-    from catalog.db import transaction
-
     try:
-        with transaction(catalog.conn):
+        with catalog.transaction():
             for event, (meeting_id, added) in zip(fetched, meetings, strict=True):
                 book.link_event(f"{client.client}:{event.id}", meeting_id, event.raw.get("EventInSiteURL"))
                 report.events += 1
                 report.meetings_added += added
-                items, votes = _write_event(book, client.client, body, meeting_id, event, people)
+                items, votes = _write_event(
+                    book, catalog.persons, client.client, body, meeting_id, event, people
+                )
                 report.items += items
                 report.votes += votes
                 report.missing_votes += len(event.missing_votes)
@@ -242,6 +242,7 @@ def _meeting_for(catalog: Catalog, book: VoteBook, client: Any, body: str, event
 
 def _write_event(
     book: VoteBook,
+    persons: PersonBook,
     client: str,
     body: str,
     meeting_id: int,
@@ -251,7 +252,6 @@ def _write_event(
     from catalog.types import AgendaItem, MemberVote, VoteEvent
     from ingest.legistar import member_vote, passed_flag
 
-    persons = PersonBook(book.conn)
     items = written = 0
     for n, raw in enumerate(event.items):
         title = str(raw.get("EventItemTitle") or raw.get("EventItemMatterName") or "").strip()
@@ -320,7 +320,7 @@ def adopt_placeholder(catalog: Catalog, meeting: Meeting) -> None:
     catalog takes over its agenda and votes."""
     if meeting.id is None or not meeting.date or meeting.transcript_source == "legistar":
         return
-    book = VoteBook(catalog.conn)
+    book = catalog.votes
     placeholder = book.placeholder_for(meeting.id, meeting.body, meeting.date)
     if placeholder is not None:
         book.move_meeting_records(placeholder, meeting.id)
@@ -358,10 +358,10 @@ def watch_votes(catalog: Catalog, settings: Settings) -> int:
     import re
 
     from catalog.types import Hit
-    from search.alerts import AlertBook
+    from search.alerts import alerts_book
 
-    alerts = AlertBook(catalog.conn)
-    book = VoteBook(catalog.conn)
+    alerts = alerts_book(catalog)
+    book = catalog.votes
     link = linker(settings)
     listed = book.listing(VoteFilter())
     created = book.created([e.id for e, _ in listed if e.id is not None])

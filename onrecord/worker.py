@@ -65,25 +65,25 @@ def upgrade_database(settings: Settings) -> list[str]:
     """Create or migrate every component's schema (catalog, alerts, search
     index, job queue); returns what it did, a line per component. On SQLite,
     opening the stores migrates them."""
-    from search.alerts import AlertBook
+    from search.alerts import alerts_book
     from search.backends import open_index
 
     if not settings.database_url:
         catalog = open_catalog(settings)
         try:
-            AlertBook(catalog.conn)
+            alerts_book(catalog)
             open_index(settings, catalog).close()
         finally:
             catalog.close()
         return [f"SQLite at {settings.db_path} is up to date (SQLite migrates itself)"]
-    from catalog.pg import redact, require_extension
+    from catalog.pg import redact
 
     url = settings.database_url
     catalog = open_catalog(settings, upgrade=True)
     try:
-        require_extension(catalog.conn.raw, "vector", "0.8.0")
-        AlertBook(catalog.conn)
+        # The index first: it refuses a database without the vector extension.
         open_index(settings, catalog, upgrade=True).close()
+        alerts_book(catalog)
     finally:
         catalog.close()
     JobQueue(url, migrate=True).close()

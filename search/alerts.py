@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from email.headerregistry import Address
 from urllib.parse import urlsplit
 
-from catalog.db import transaction
+from catalog.db import Catalog, transaction
 from catalog.errors import OnRecordError
 from catalog.migrations import apply_migrations
 from catalog.text import clean_text, xml_safe
@@ -224,6 +224,12 @@ def _stored_hit(hit: Hit) -> Hit:
     """What reaches feeds, webhooks and email carries only what XML can."""
     text_fields = ("meeting_title", "body", "speaker", "text", "context")
     return replace(hit, **{f: xml_safe(v) for f in text_fields if isinstance(v := getattr(hit, f), str)})
+
+
+def alerts_book(catalog: Catalog) -> AlertBook:
+    """The saved searches and alerts kept beside ``catalog``: search owns
+    them, the catalog's connection holds them (migrated on first use)."""
+    return catalog.book("alerts", AlertBook)
 
 
 class AlertBook:

@@ -19,7 +19,7 @@ def _sqlite(
 ) -> Store:
     from search.store import SQLiteStore
 
-    return SQLiteStore(catalog.conn, model_id, catalog.db_path.parent / "vectors")
+    return SQLiteStore.beside(catalog, model_id)
 
 
 def _postgres(

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from catalog.chapters import ChapterBook
 from catalog.db import Catalog
 from catalog.errors import QueryError
 from catalog.types import Chunk, Hit, Meeting, Segment
@@ -64,9 +63,7 @@ class SearchIndex:
         self._embedder = embedder
         self.model_id = embed_model_id(embed_model)
         # Handed in by search.backends.open_index (PostgreSQL), else SQLite's.
-        self.store: Any = store or SQLiteStore(
-            catalog.conn, self.model_id, vectors_dir or catalog.db_path.parent / "vectors"
-        )
+        self.store: Any = store or SQLiteStore.beside(catalog, self.model_id, vectors_dir)
         # Sentence vectors for quoting hits found by meaning. The same
         # passages come back for many queries; embedding their sentences
         # again cost most of a search on a small archive.
@@ -182,7 +179,7 @@ class SearchIndex:
     def public_comment_chunks(self) -> frozenset[int]:
         """The chunks said during a public-comment period (by the meetings'
         chapters), kept until the chapters or the index change."""
-        spans = ChapterBook(self.catalog.conn).public_comment()
+        spans = self.catalog.chapters.public_comment()
         key = (self.store.generation(), tuple((m, tuple(p)) for m, p in sorted(spans.items())))
         if self._comment_key != key:
             self._comment_chunks = self.store.chunks_within(spans)

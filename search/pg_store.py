@@ -399,7 +399,7 @@ class PgStore(Store):
         section filter above the store asks for more)."""
         depth = depth or CANDIDATES
         ranked: Ranked = {"bm25": self._words(query, depth)}
-        ranked["dense"] = self._dense(query, query_vector, depth) if query_vector is not None else []
+        ranked["dense"] = self.dense(query, query_vector, depth) if query_vector is not None else []
         return ranked
 
     @translate_outages
@@ -523,7 +523,8 @@ class PgStore(Store):
             out.append(int(row[0]) if row else 0)
         return out
 
-    def _dense(self, q: SearchQuery, vector: np.ndarray, depth: int = CANDIDATES) -> list[tuple[int, float]]:
+    def dense(self, q: SearchQuery, vector: np.ndarray, depth: int | None = None) -> list[tuple[int, float]]:
+        depth = CANDIDATES if depth is None else depth
         where, params = _filters(q)
         distance = f"embedding::halfvec({self.dim}) <=> %s::halfvec({self.dim})"
         with self.conn.transaction():

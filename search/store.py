@@ -9,6 +9,7 @@ few row ranges and the scan skips everything else.
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import uuid
@@ -17,14 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from catalog.db import transaction
+from catalog.db import Catalog, transaction
 from catalog.errors import QueryError
 from catalog.migrations import apply_migrations
 from catalog.types import Chunk
 from search import variants
 from search import vectors as vectors_file
 from search.fusion import Ranked
-from search.query import SearchQuery, fts_expression, or_terms
+from search.query import SearchQuery, all_words_expression, fts_expression, or_terms
 from search.schema import SQLITE_MIGRATIONS
 from search.vectors import EXACT_BELOW, VectorMap
 
@@ -114,6 +115,20 @@ class Store(ABC):
     def chunks_within(self, spans: dict[int, list[tuple[float, float]]]) -> frozenset[int]:
         """The ids of the chunks that start inside a meeting's spans (seconds)."""
 
+    @abstractmethod
+    def dense(
+        self, query: SearchQuery, vector: np.ndarray, depth: int | None = None
+    ) -> list[tuple[int, float]]:
+        """The meaning retriever alone: (chunk id, cosine similarity), best
+        first, cut at ``depth`` (``CANDIDATES``), honouring the filters."""
+
+    @abstractmethod
+    def matching_chunks(self, query: SearchQuery) -> dict[int, set[int]]:
+        """Every chunk holding all the query's words
+        (``all_words_expression``), by meeting, unranked: the timeline
+        counts them. At least the speaker filter is applied; the others may
+        be left to the caller."""
+
     def spellings(self, item: str) -> list[str]:
         """Other FTS5 items that stand for a query's word or compound in
         transcripts (search/variants.py); none where the store keeps none."""
@@ -127,6 +142,12 @@ class Store(ABC):
 
 
 class SQLiteStore(Store):
+    @classmethod
+    def beside(cls, catalog: Catalog, model_id: str, vectors_dir: Path | None = None) -> SQLiteStore:
+        """The store in the catalog's own SQLite database, its vector files
+        in ``vectors/`` beside it."""
+        return cls(catalog.conn, model_id, vectors_dir or catalog.db_path.parent / "vectors")
+
     def __init__(self, conn: sqlite3.Connection, model_id: str, vectors_dir: Path) -> None:
         self.conn = conn
         self.model_id = model_id
@@ -146,6 +167,7 @@ class SQLiteStore(Store):
         # Each meeting's vector rows and chunk ids, [first, last + 1).
         self._ranges: dict[int, tuple[int, int]] = {}
         self._id_ranges: dict[int, tuple[int, int]] = {}
+        self._id_table = _by_start({})  # the same, as sorted (first, end, meeting) rows
         self._counts: dict[str, int] = {}  # passages per FTS5 term, capped
         # Allowed rows past which the int8 copy narrows the float32 scan.
         self.exact_below = EXACT_BELOW
@@ -407,7 +429,7 @@ class SQLiteStore(Store):
     def search(self, query: SearchQuery, query_vector: np.ndarray | None, depth: int | None = None) -> Ranked:
         depth = CANDIDATES if depth is None else depth
         ranked: Ranked = {"bm25": self._bm25(query, depth)}
-        ranked["dense"] = self._dense(query, query_vector, depth) if query_vector is not None else []
+        ranked["dense"] = self.dense(query, query_vector, depth) if query_vector is not None else []
         return ranked
 
     def _bm25(self, q: SearchQuery, depth: int | None = None) -> list[tuple[int, float]]:
@@ -555,6 +577,7 @@ class SQLiteStore(Store):
         self._map = None
         self._chunk_of_row = np.zeros(0, dtype=np.int64)
         self._ranges, self._id_ranges = {}, {}
+        self._id_table = _by_start({})
         if info is None or not mapped:
             return
         table = np.array(mapped, dtype=np.int64)
@@ -563,6 +586,7 @@ class SQLiteStore(Store):
         self._chunk_of_row[table[:, 0]] = table[:, 1]
         self._ranges = _spans(table[:, 2], table[:, 0])
         self._id_ranges = _spans(table[:, 2], table[:, 1])
+        self._id_table = _by_start(self._id_ranges)
         self._map = VectorMap(self.vectors_dir / info["filename"], rows, info["dim"], self._chunk_of_row >= 0)
 
     def _meetings(self, q: SearchQuery) -> list[int]:
@@ -593,13 +617,68 @@ class SQLiteStore(Store):
             return np.array(sorted(ids), dtype=np.int64)
         return [slice(*self._ranges[m]) for m in self._meetings(q) if m in self._ranges]
 
-    def _dense(self, q: SearchQuery, vector: np.ndarray, depth: int | None = None) -> list[tuple[int, float]]:
+    def dense(self, q: SearchQuery, vector: np.ndarray, depth: int | None = None) -> list[tuple[int, float]]:
         depth = CANDIDATES if depth is None else depth
         self._refresh()
         if self._map is None:
             return []
         rows, scores = self._map.top(vector, depth, self._allowed_rows(q), self.exact_below)
         return list(zip(self._chunk_of_row[rows].tolist(), scores.tolist(), strict=True))
+
+    def matching_chunks(self, q: SearchQuery) -> dict[int, set[int]]:
+        """FTS5 gives only the matching rowids (no ranking); each meeting's
+        chunk ids are one range, so the ids fall into meetings by a binary
+        search over the ranges' starts, cheap at a million passages. Ids in
+        no known range (a meeting not yet mapped) are looked up."""
+        expression = all_words_expression(q.text)
+        if expression is None:
+            return {}
+        try:
+            if q.speaker:
+                rows = self.conn.execute(
+                    "SELECT c.meeting_id, f.rowid FROM chunks_fts f JOIN chunks c ON c.id = f.rowid"
+                    " WHERE chunks_fts MATCH ? AND (c.speaker = ? COLLATE NOCASE"
+                    " OR c.speaker = 'probably ' || ? COLLATE NOCASE)",
+                    (expression, q.speaker, q.speaker),
+                ).fetchall()
+                return _by_meeting(rows)
+            cursor = self.conn.execute("SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?", (expression,))
+            ids = np.fromiter((r[0] for r in cursor), dtype=np.int64)
+        except sqlite3.OperationalError as exc:
+            raise QueryError(f"Could not count {q.text!r}: {exc}") from None
+        if not len(ids):
+            return {}
+        self._refresh()
+        ids.sort()
+        table = self._id_table
+        at = np.searchsorted(table[:, 0], ids, side="right") - 1
+        known = (at >= 0) & (ids < table[np.clip(at, 0, None), 1]) if len(table) else np.zeros(len(ids), bool)
+        owners, kept = table[at[known], 2], ids[known]
+        found: dict[int, set[int]] = {}
+        if len(kept):
+            cuts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
+            for a, b in zip(cuts, np.r_[cuts[1:], len(kept)], strict=True):
+                found[int(owners[a])] = set(kept[a:b].tolist())
+        if not known.all():
+            rows = self.conn.execute(
+                "SELECT meeting_id, id FROM chunks WHERE id IN (SELECT value FROM json_each(?))",
+                (json.dumps(ids[~known].tolist()),),
+            ).fetchall()
+            for meeting_id, chunk_ids in _by_meeting(rows).items():
+                found.setdefault(meeting_id, set()).update(chunk_ids)
+        return found
+
+
+def _by_start(ranges: dict[int, tuple[int, int]]) -> np.ndarray:
+    spans = sorted((first, end, meeting) for meeting, (first, end) in ranges.items())
+    return np.array(spans, dtype=np.int64).reshape(-1, 3)
+
+
+def _by_meeting(rows: list[sqlite3.Row]) -> dict[int, set[int]]:
+    out: dict[int, set[int]] = {}
+    for meeting_id, chunk_id in rows:
+        out.setdefault(meeting_id, set()).add(chunk_id)
+    return out
 
 
 def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -62,10 +62,10 @@ def test_the_int8_scan_returns_the_exact_scans_candidates(
         # 20 candidates, of which the int8 copy picks 40 rows to rescore:
         # fewer than the store holds, so the copy really decides.
         monkeypatch.setattr("search.store.CANDIDATES", 20)
-        exact = store._dense(query, vector)
+        exact = store.dense(query, vector)
         monkeypatch.setattr(store, "exact_below", 0)
         monkeypatch.setattr("search.vectors.RERANK", 40)
-        coarse = store._dense(query, vector)
+        coarse = store.dense(query, vector)
         monkeypatch.undo()
         assert store.vector_count() > 60 and len(exact) == 20
         assert [c for c, _ in coarse[:10]] == [c for c, _ in exact[:10]], text
@@ -87,3 +87,28 @@ def test_filters_as_chunk_ranges_match_the_joined_filters(
             assert ranges == joined, (filters, text)
     found = index.search(SearchQuery("council", body="Oakland City Council", since="2022-01-01", limit=20))
     assert found and {(h.body, h.meeting_date) for h in found} == {("Oakland City Council", "2023-09-12")}
+
+
+def test_keyword_matches_fall_into_their_own_meetings(
+    index: SearchIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The timeline's exact count: each passage holding every word, in its
+    own meeting, by the meetings' chunk-id ranges, or looked up where a
+    meeting has no range (one not contiguous, or not yet mapped)."""
+    from search.query import all_words_expression
+
+    store = index.store
+    for text in ("council", "thank you"):
+        joined: dict[int, set[int]] = {}
+        for meeting_id, chunk_id in index.catalog.conn.execute(
+            "SELECT c.meeting_id, c.id FROM chunks_fts f JOIN chunks c ON c.id = f.rowid"
+            " WHERE chunks_fts MATCH ?",
+            (all_words_expression(text),),
+        ):
+            joined.setdefault(meeting_id, set()).add(chunk_id)
+        assert 2 in joined and len(joined) >= 2 and store.matching_chunks(SearchQuery(text)) == joined, text
+        store.dense(SearchQuery(text), index.embedder.embed_batch([text])[0])  # maps the ranges
+        for unmapped in (store._id_table[store._id_table[:, 2] != 2], store._id_table[:0]):
+            monkeypatch.setattr(store, "_id_table", unmapped)
+            assert store.matching_chunks(SearchQuery(text)) == joined, text
+            monkeypatch.undo()

@@ -176,3 +176,31 @@ def test_the_example_sources_file_is_valid() -> None:
     [pittsburgh] = config.sources
     assert pittsburgh.body == "Pittsburgh City Council" and "287(g)" in pittsburgh.vocabulary
     assert config.ytdlp == {"sleep_interval_requests": 5.0, "sleep_interval": 5.0}
+
+
+# Stores that own a connection; everyone else reaches the books through
+# ``Catalog`` (catalog.speakers, .votes, ...) and ``search.alerts.alerts_book``.
+CONNECTION_OWNERS = {
+    "search/store.py",
+    "search/pg_store.py",
+    "search/pg_words.py",
+    "search/alerts.py",
+    "onrecord/jobs.py",  # the job queue is a store of its own
+    "web/services.py",  # hands each request its read-only catalog, and rolls it back
+}
+
+
+def test_nobody_outside_a_store_touches_a_connection() -> None:
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    found = [
+        f"{path.relative_to(root)}:{n}: {line.strip()}"
+        for package in ("onrecord", "web", "search")
+        for path in sorted((root / package).rglob("*.py"))
+        if str(path.relative_to(root)) not in CONNECTION_OWNERS
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"(?<!self)\.conn\b", line)
+    ]
+    assert not found, "\n".join(found)

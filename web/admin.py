@@ -27,10 +27,10 @@ from flask import (
 )
 
 from catalog import OnRecordError
-from catalog.speakers import SpeakerBook, SpeakerInfo
+from catalog.speakers import SpeakerInfo
 from catalog.text import clean_text
 from search import SearchQuery
-from search.alerts import DEFAULT_MIN_SCORE, AlertBook, SavedSearch, check_notify
+from search.alerts import DEFAULT_MIN_SCORE, SavedSearch, alerts_book, check_notify
 from search.notify import check_target
 from web import Services
 from web.pages import feed_url
@@ -48,7 +48,7 @@ def meeting_speakers(meeting_id: int) -> list[SpeakerInfo]:
     reader = services().reader()
     if reader.catalog.meeting(meeting_id) is None:
         abort(404)
-    return SpeakerBook(reader.conn).speakers(meeting_id)
+    return reader.catalog.speakers.speakers(meeting_id)
 
 
 def clean_name(raw: object) -> str:
@@ -76,10 +76,10 @@ def name_speaker(meeting_id: int, label: str, raw_name: object) -> SpeakerInfo:
         index = open_index(s.settings, catalog, s.embedder)
         try:
             # On SQLite the name and the relabelled passages land in one transaction.
-            SpeakerBook(catalog.conn).name(meeting_id, label, name, relabel=index.store.rename_speaker)
+            catalog.speakers.name(meeting_id, label, name, relabel=index.store.rename_speaker)
         finally:
             index.close()
-        return next(sp for sp in SpeakerBook(catalog.conn).speakers(meeting_id) if sp.label == label)
+        return next(sp for sp in catalog.speakers.speakers(meeting_id) if sp.label == label)
 
 
 def _json_body() -> dict[str, Any]:
@@ -167,7 +167,7 @@ def add_saved_search(data: Any) -> SavedSearch:
     with s.writer() as catalog:
         if body and body not in {b.name for b in catalog.bodies()}:
             raise OnRecordError(f"No body named {body!r}; pick one from the meetings list")
-        return AlertBook(catalog.conn).add(
+        return alerts_book(catalog).add(
             query,
             notify,
             body,
@@ -179,7 +179,7 @@ def add_saved_search(data: Any) -> SavedSearch:
 
 def remove_saved_search(saved_id: int) -> None:
     with services().writer() as catalog:
-        if not AlertBook(catalog.conn).remove(saved_id):
+        if not alerts_book(catalog).remove(saved_id):
             abort(404)
 
 
@@ -194,7 +194,7 @@ def _alerts_page(notice: str = "", added: SavedSearch | None = None, listed: boo
     reader = s.reader()
     return render_template(
         "alerts.html",
-        saved=AlertBook(reader.conn).all() if listed else [],
+        saved=alerts_book(reader.catalog).all() if listed else [],
         listed=listed,
         bodies=reader.catalog.bodies(),
         can_write=s.can_write,
@@ -237,7 +237,7 @@ def api_alerts() -> Response:
     # Webhook addresses often embed their own secret, so listing them is admin-only.
     s = services()
     s.require_admin()
-    saved = AlertBook(s.reader().conn).all()
+    saved = alerts_book(s.reader().catalog).all()
     return jsonify({"saved_searches": [_saved_row(x) for x in saved]})
 
 

@@ -11,7 +11,6 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
 from catalog import Hit, OnRecordError
-from catalog.chapters import ChapterBook
 from catalog.formats import FORMATS, csv_cell, render
 from search import SearchQuery
 from search.query import MAX_QUERY_CHARS
@@ -148,7 +147,7 @@ def transcript_export(meeting_id: int, fmt: str) -> Response:
         "json": "application/json",
     }
     return Response(
-        render(meeting, segments, fmt, ChapterBook(services().reader().conn).chapters(meeting_id)),
+        render(meeting, segments, fmt, services().reader().catalog.chapters.chapters(meeting_id)),
         mimetype=mimetypes[fmt],
         headers={"Content-Disposition": f'attachment; filename="meeting-{meeting_id}.{fmt}"'},
     )

@@ -8,9 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, render_template, request, send_file, url_for
 
 from catalog import OnRecordError
-from catalog.chapters import ChapterBook
 from catalog.formats import clock
-from catalog.speakers import SpeakerBook
 from search import SearchQuery
 from search.links import player_link
 from web import Services
@@ -115,7 +113,7 @@ def _span(raw: str | None) -> tuple[float, float] | None:
 def meeting_page(meeting_id: int) -> str:
     s = services()
     meeting, segments = meeting_with_segments(meeting_id)
-    speakers = SpeakerBook(s.reader().conn).speakers(meeting_id)
+    speakers = s.reader().catalog.speakers.speakers(meeting_id)
     named = next((sp for sp in speakers if sp.label == request.args.get("named")), None)
     q = request.args.get("q", "").strip()
     spans = [span] if (span := _span(request.args.get("hit"))) else []
@@ -144,7 +142,7 @@ def meeting_page(meeting_id: int) -> str:
     every_vote = [v for placed in votes_at.values() for v in placed] + unplaced_votes
     return render_template(
         "meeting.html",
-        chapters=table_of_contents(ChapterBook(s.reader().conn).chapters(meeting_id), segments, every_vote),
+        chapters=table_of_contents(s.reader().catalog.chapters.chapters(meeting_id), segments, every_vote),
         votes_at=votes_at,
         unplaced_votes=unplaced_votes,
         meeting=meeting,
@@ -175,10 +173,10 @@ def meeting_audio(meeting_id: int) -> Response:
 def alert_feed(feed_token: str) -> Response:
     """A saved search's alerts as an Atom feed, newest first. The address
     holds the search's unguessable feed token: it is the feed's only key."""
-    from search.alerts import AlertBook
+    from search.alerts import alerts_book
 
     s = services()
-    book = AlertBook(s.reader().conn)
+    book = alerts_book(s.reader().catalog)
     saved = book.by_feed_token(feed_token)
     if saved is None:
         abort(404)

@@ -160,12 +160,12 @@ class Services:
     def _migrate(self) -> None:
         """Bring every store's schema up to date once, with a writable
         connection, so that the readers never need to write."""
-        from search.alerts import AlertBook
+        from search.alerts import alerts_book
         from search.backends import open_index
 
         with self.writer() as catalog:
             open_index(self.settings, catalog, self.embedder, upgrade=False).close()
-            AlertBook(catalog.conn)
+            alerts_book(catalog)
 
     @property
     def token_problem(self) -> str | None:

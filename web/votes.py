@@ -11,9 +11,8 @@ from flask import Blueprint, Response, abort, current_app, jsonify, render_templ
 
 from catalog import Meeting, OnRecordError
 from catalog.formats import clock
-from catalog.persons import PersonBook, passages
 from catalog.vote_export import ocd_vote_event, vote_summary, votes_csv
-from catalog.votes import VoteBook, VoteFilter, vote_filter
+from catalog.votes import VoteFilter, vote_filter
 from search.links import deep_link, player_link
 from web import Services
 from web.api import whole_number
@@ -52,7 +51,7 @@ def vote_filter_from_args() -> VoteFilter:
 def listed(where: VoteFilter) -> list[tuple[dict[str, Any], Any]]:
     """Each vote as the API gives it, beside the event it came from (whose
     disagreements and members' person ids the pages show)."""
-    found = VoteBook(services().reader().conn).listing(where)
+    found = services().reader().catalog.votes.listing(where)
     return [(vote_summary(e, m, link), e) for e, m in found]
 
 
@@ -84,7 +83,7 @@ def api_votes() -> Response:
 def api_vote(vote_id: int) -> Response:
     """One vote with what the short listing leaves out: where the sources,
     or the announced and the counted counts, disagree."""
-    found = VoteBook(services().reader().conn).get(vote_id)
+    found = services().reader().catalog.votes.get(vote_id)
     if found is None:
         abort(404)
     event, meeting = found
@@ -115,17 +114,16 @@ def person_page(person_id: int) -> str:
     """Who someone is (their seats), the meetings they spoke in, what they
     said (searchable: the real search, filtered to their passages) and how
     they voted, each linked to the second."""
-    from catalog.persons import spoken_in
     from search import SearchQuery
     from web.api import run_search
     from web.present import citation, highlight
 
-    conn = services().reader().conn
-    book = PersonBook(conn)
+    catalog = services().reader().catalog
+    book = catalog.persons
     person = book.person(person_id)
     if person is None:
         abort(404)
-    events = VoteBook(conn).listing(VoteFilter(person_ids=(person_id,)))
+    events = catalog.votes.listing(VoteFilter(person_ids=(person_id,)))
     rows = []
     for event, meeting in events:
         mine = next((m for m in event.members if m.person_id == person_id), None)
@@ -133,7 +131,7 @@ def person_page(person_id: int) -> str:
     by_meeting: dict[int, list[dict[str, Any]]] = {}
     for row in rows:
         by_meeting.setdefault(row["vote"]["meeting_id"], []).append(row)
-    spoke = spoken_in(conn, person)
+    spoke = book.spoken_in(person)
     q = request.args.get("q", "").strip()
     hits, error = [], None
     if q:
@@ -153,7 +151,7 @@ def person_page(person_id: int) -> str:
         seats=book.memberships(person_id),
         spoke=spoke,
         meetings=list(by_meeting.values())[::-1],
-        passages=[(m, start, text, link(m, start)) for m, start, text in passages(conn, person)],
+        passages=[(m, start, text, link(m, start)) for m, start, text in book.passages(person)],
         q=q,
         hits=hits,
         error=error,
@@ -181,12 +179,12 @@ def meeting_votes(meeting_id: int, starts: list[float]) -> tuple[dict[int, list[
 
 def votes_near_hits(hits: list[Any]) -> list[dict[str, Any] | None]:
     """For each search hit, the vote it falls inside or just before."""
-    conn = services().reader().conn
+    book = services().reader().catalog.votes
     cache: dict[int, list[tuple[Any, Any]]] = {}
     out: list[dict[str, Any] | None] = []
     for hit in hits:
         if hit.meeting_id not in cache:
-            cache[hit.meeting_id] = VoteBook(conn).listing(VoteFilter(meeting_id=hit.meeting_id))
+            cache[hit.meeting_id] = book.listing(VoteFilter(meeting_id=hit.meeting_id))
         near = None
         for event, meeting in cache[hit.meeting_id]:
             if event.start is None or event.end is None:
