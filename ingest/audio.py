@@ -110,10 +110,13 @@ def decode_audio(media: Path, dest: Path, progress: Callable[[float], None] | No
     tmp = dest.with_name(dest.name + ".partial")
     cmd = [ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-i", str(media), "-vn", "-map", "0:a:0"]
     cmd += ["-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "s16le", "-progress", "pipe:1", "-nostats", str(tmp)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _follow(proc, duration, progress)
-    stderr = proc.stderr.read() if proc.stderr else ""
-    if proc.wait() != 0 or not tmp.exists():
+    with tempfile.TemporaryFile() as errors:  # a pipe could fill up and stall ffmpeg
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, text=True)
+        _follow(proc, duration, progress)
+        code = proc.wait()
+        errors.seek(0)
+        stderr = errors.read().decode(errors="replace")
+    if code != 0 or not tmp.exists():
         tmp.unlink(missing_ok=True)
         raise MediaError(f"{media.name}: the audio could not be decoded ({_first_line(stderr)})")
     os.replace(tmp, dest)
