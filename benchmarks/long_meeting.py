@@ -316,6 +316,8 @@ STAGES = [
     "decode",
     "coverage pass",
     "diarize",
+    "playback copy",
+    "playback wait",
     "votes",
     "index",
     "chunking",
@@ -359,8 +361,10 @@ def main(argv: list[str] | None = None) -> None:
         f" noise) between them. {len(placed)} placements; AAC 64 kb/s served from a loopback HTTP server",
         "each run is `onrecord ingest URL --json` in a child process: wall time, its CPU seconds (cores busy"
         " = CPU / wall, out of 2), its peak RSS, and the stage wall times the CLI reports (diarization runs"
-        " in a thread beside transcription, so those two overlap; vad/decode/coverage pass are inside"
-        " transcribe; chunking/embedding/storing inside index)",
+        " in a thread beside transcription, so those two overlap, and so does the playback copy, encoded by"
+        " its own ffmpeg; playback wait is how long indexing then waited for it; vad/decode/coverage pass"
+        " are inside transcribe; chunking/embedding/storing inside index; audio is checking and decoding"
+        " the download once for the engines)",
         "gold WER: every LJ Speech/JFK/two-speakers placement in the run's audio, its reference against the"
         " words timed inside it (EnglishTextNormalizer, corpus WER)",
         f"searchable (whole recording, the CLI's search): {found}",

@@ -1,6 +1,16 @@
 """Sources: yt-dlp URLs and local media files, turned into playable audio."""
 
-from ingest.audio import SAMPLE_RATE, file_hash, load_audio, prepare_audio, probe_duration
+from ingest.audio import (
+    SAMPLE_RATE,
+    DecodedAudio,
+    PlaybackCopy,
+    decode_audio,
+    file_hash,
+    keep_recording,
+    load_audio,
+    probe_duration,
+    stored_recording,
+)
 from ingest.download import (
     Listing,
     RemoteMeeting,
@@ -24,8 +34,12 @@ __all__ = [
     "fetch_captions",
     "file_hash",
     "is_url",
+    "keep_recording",
     "load_audio",
-    "prepare_audio",
+    "stored_recording",
+    "decode_audio",
+    "DecodedAudio",
+    "PlaybackCopy",
     "probe_duration",
 ]
 

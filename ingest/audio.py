@@ -4,9 +4,14 @@ system ffmpeg is needed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import shutil
 import subprocess
+import tempfile
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +23,8 @@ SAMPLE_RATE = 16000
 # Mono AAC at 48 kb/s keeps speech clear, seeks well in every browser
 # (Safari included) and costs about 65 MB for a three-hour meeting.
 PLAYBACK_ARGS = ["-ac", "1", "-ar", "24000", "-c:a", "aac", "-b:a", "48k", "-movflags", "+faststart"]
+# The playback encoder's nice value: below the engines it runs beside.
+ENCODER_NICENESS = 10
 
 
 def ffmpeg_exe() -> str:
@@ -56,42 +63,145 @@ def probe_duration(path: Path) -> float:
         ) from None
 
 
-def compress_audio(
-    src: Path, dest: Path, duration: float, progress: Callable[[float], None] | None = None
-) -> None:
-    """Write the playback copy; decoding all of the audio here also proves the
-    file is sound before anything is recorded in the catalog."""
-    tmp = dest.with_suffix(".partial.m4a")
-    cmd = [
-        ffmpeg_exe(),
-        "-nostdin",
-        "-v",
-        "error",
-        "-y",
-        "-i",
-        str(src),
-        "-vn",
-        "-map",
-        "0:a:0",
-        *PLAYBACK_ARGS,
-        "-progress",
-        "pipe:1",
-        "-nostats",
-        str(tmp),
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _follow(proc: subprocess.Popen[str], duration: float, progress: Callable[[float], None] | None) -> None:
+    """Feed ffmpeg's ``-progress pipe:1`` lines to a progress bar until it ends."""
     assert proc.stdout is not None
     for line in proc.stdout:
         if progress and line.startswith("out_time_us=") and line.strip()[12:].isdigit():
             progress(min(duration, int(line.strip()[12:]) / 1_000_000))
-    stderr = proc.stderr.read() if proc.stderr else ""
-    if proc.wait() != 0 or not tmp.exists() or tmp.stat().st_size == 0:
-        tmp.unlink(missing_ok=True)
-        first = stderr.strip().splitlines()[:1]
-        raise MediaError(
-            f"{src.name}: the audio could not be decoded ({first[0] if first else 'ffmpeg failed'})"
+
+
+def _first_line(text: str, default: str = "ffmpeg failed") -> str:
+    lines = text.strip().splitlines()
+    return lines[0] if lines else default
+
+
+class DecodedAudio:
+    """A recording decoded once to 16 kHz mono 16-bit PCM in a scratch file,
+    read a window at a time through a memory map: the transcriber and the
+    diarizer share it without spawning ffmpeg (or holding six hours of
+    float32) per window."""
+
+    def __init__(self, path: Path, duration: float) -> None:
+        self.path = path
+        self.duration = duration
+        size = path.stat().st_size if path.exists() else 0
+        self._samples = (
+            np.memmap(path, dtype=np.int16, mode="r") if size >= 2 else np.zeros(0, dtype=np.int16)
         )
+
+    @property
+    def seconds(self) -> float:
+        return len(self._samples) / SAMPLE_RATE
+
+    def load(self, start: float = 0.0, seconds: float | None = None) -> np.ndarray:
+        """16 kHz mono float32, as ``load_audio`` returns it."""
+        first = int(round(start * SAMPLE_RATE))
+        last = len(self._samples) if seconds is None else first + int(round(seconds * SAMPLE_RATE))
+        return self._samples[first:last].astype(np.float32) / 32768.0
+
+
+def decode_audio(media: Path, dest: Path, progress: Callable[[float], None] | None = None) -> DecodedAudio:
+    """Check ``media`` and decode all of its sound to ``dest`` for the
+    engines. Decoding every frame proves the file is sound before anything
+    is recorded in the catalog; raises MediaError, leaving nothing behind,
+    when the file is empty, damaged or silent."""
+    duration = probe_duration(media)
+    tmp = dest.with_name(dest.name + ".partial")
+    cmd = [ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-i", str(media), "-vn", "-map", "0:a:0"]
+    cmd += ["-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "s16le", "-progress", "pipe:1", "-nostats", str(tmp)]
+    with tempfile.TemporaryFile() as errors:  # a pipe could fill up and stall ffmpeg
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, text=True)
+        _follow(proc, duration, progress)
+        code = proc.wait()
+        errors.seek(0)
+        stderr = errors.read().decode(errors="replace")
+    if code != 0 or not tmp.exists():
+        tmp.unlink(missing_ok=True)
+        raise MediaError(f"{media.name}: the audio could not be decoded ({_first_line(stderr)})")
     os.replace(tmp, dest)
+    decoded = DecodedAudio(dest, duration)
+    if decoded.seconds <= 0:
+        dest.unlink(missing_ok=True)
+        raise MediaError(f"{media.name}: the audio track is empty")
+    if duration <= 0:
+        decoded.duration = decoded.seconds
+    return decoded
+
+
+class PlaybackCopy:
+    """The compressed copy people play, encoded by an ffmpeg of its own beside
+    transcription: it is only needed once the meeting is published, and
+    encoding AAC costs about as much CPU as a third of transcribing it, so
+    doing it first kept both engines waiting (88 s of a 3-hour meeting).
+    The encoder runs at a lower priority, so it takes the CPU the engines
+    leave idle rather than theirs. It writes into ``scratch`` (a run's work
+    folder, swept if the run is killed, so an encoder outliving its run
+    never writes where the next one does); ``wait()`` puts the finished copy
+    in place, ``cancel()`` stops it and removes the partial file."""
+
+    def __init__(self, src: Path, dest: Path, scratch: Path) -> None:
+        self.src, self.dest = src, dest
+        self._tmp = scratch / f"{dest.stem}.partial.m4a"
+        self._errors = tempfile.TemporaryFile()  # a pipe could fill up and stall ffmpeg
+        cmd = [ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-i", str(src), "-vn", "-map", "0:a:0"]
+        self._started = time.perf_counter()
+        self._proc = subprocess.Popen(
+            [*cmd, *PLAYBACK_ARGS, str(self._tmp)], stdout=subprocess.DEVNULL, stderr=self._errors
+        )
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, self._proc.pid, ENCODER_NICENESS)
+        self.seconds = 0.0  # the encoder's own wall time, once it has ended
+        self._reaper = threading.Thread(target=self._reap, name="playback-copy", daemon=True)
+        self._reaper.start()
+
+    def _reap(self) -> None:
+        self._proc.wait()
+        self.seconds = time.perf_counter() - self._started
+
+    def wait(self) -> Path:
+        self._reaper.join()
+        self._errors.seek(0)
+        stderr = self._errors.read().decode(errors="replace")
+        self._errors.close()
+        if self._proc.returncode != 0 or not self._tmp.exists() or self._tmp.stat().st_size == 0:
+            self._tmp.unlink(missing_ok=True)
+            raise MediaError(
+                f"{self.src.name}: the playback copy could not be written ({_first_line(stderr)})"
+            )
+        shutil.move(self._tmp, self.dest)
+        return self.dest
+
+    def cancel(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._reaper.join()
+        self._errors.close()
+        self._tmp.unlink(missing_ok=True)
+
+
+def keep_recording(media: Path, copy: Path, move: bool) -> Path:
+    """Keep ``media`` beside where its playback copy ``copy`` will be, until
+    that is made: a download is moved; a user's own file is linked, or
+    copied where it cannot be (another disk)."""
+    kept = copy.with_name(f"{copy.stem}.source{media.suffix.lower() or '.media'}")
+    if move:
+        shutil.move(media, kept)
+        return kept
+    kept.unlink(missing_ok=True)
+    try:
+        os.link(media, kept)
+    except OSError:
+        shutil.copyfile(media, kept)
+    return kept
+
+
+def stored_recording(copy: Path) -> Path | None:
+    """The recording kept for the playback copy ``copy`` (see
+    ``keep_recording``), else the copy itself; None when neither is there."""
+    for kept in sorted(copy.parent.glob(f"{copy.stem}.source.*")):
+        return kept
+    return copy if copy.exists() else None
 
 
 def load_audio(path: Path, start: float = 0.0, duration: float | None = None) -> np.ndarray:
@@ -129,25 +239,3 @@ def file_hash(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def prepare_audio(
-    media: Path, dest_dir: Path, progress: Callable[[float], None] | None = None
-) -> tuple[Path, str, float]:
-    """Validate ``media`` and write its playback copy into ``dest_dir``.
-
-    Returns the copy's path, the source file's SHA-256 and the duration in
-    seconds. Raises MediaError, leaving nothing behind, when the file is
-    empty, damaged or silent.
-    """
-    duration = probe_duration(media)
-    digest = file_hash(media)
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    copy = dest_dir / f"{digest[:16]}.m4a"
-    compress_audio(media, copy, duration, progress)
-    if duration <= 0:
-        duration = probe_duration(copy)
-    if duration <= 0:
-        copy.unlink(missing_ok=True)
-        raise MediaError(f"{media.name}: the audio track is empty")
-    return copy, digest, duration

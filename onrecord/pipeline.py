@@ -22,7 +22,7 @@ from typing import Any
 
 from catalog import Meeting, OnRecordError, Settings, SourceError, parse_date
 from catalog.db import open_catalog
-from catalog.errors import reason
+from catalog.errors import MediaError, reason
 from onrecord.progress import Progress
 
 
@@ -181,7 +181,7 @@ class Pipeline:
 
     def ingest_remote(self, remote: Any, overrides: Overrides) -> IngestResult:
         """Download, check, record and process one looked-up recording."""
-        from ingest import download, prepare_audio
+        from ingest import download
 
         existing = self.catalog.meeting_by_source(remote.source_key)
         if existing:
@@ -189,9 +189,7 @@ class Pipeline:
         with self._work_dir() as work:
             with self._timed("download"), self.progress.bytes(f"download {remote.title[:40]}") as bar:
                 media = download(remote, work, progress=bar, ytdlp_options=self.ytdlp_options)
-            with self._timed("audio"), self.progress.seconds("extract audio", remote.duration) as bar:
-                copy, digest, duration = prepare_audio(media, work, progress=bar)
-            existing = self.catalog.meeting_by_hash(digest)
+            existing, digest, decoded = self._decode(media, work, remote.duration)
             if existing:
                 return self._finish_existing(existing)
             meeting = Meeting(
@@ -203,13 +201,28 @@ class Pipeline:
                 source_url=remote.url,
                 source_id=remote.source_id,
                 date=overrides.date or remote.date,
-                duration=duration,
+                duration=decoded.duration,
             )
             segments = self._video_captions(remote)
             if segments:
                 meeting.transcript_source = "captions"
-            meeting = self._add(meeting, copy, digest, remote.source_key, segments)
-        return IngestResult(self.process(meeting), "added")
+            meeting = self._add(meeting, media, digest, remote.source_key, segments, move=True)
+            return IngestResult(self.process(meeting, decoded), "added")
+
+    def _decode(self, media: Path, work: Path, duration: float | None) -> tuple[Meeting | None, str, Any]:
+        """The meeting that already has this recording, or the recording's
+        sound decoded once for the engines (which also checks the file); and
+        its hash."""
+        from ingest import decode_audio, file_hash, probe_duration
+
+        with self._timed("audio"):
+            probe_duration(media)  # an empty or unreadable file says so before anything else
+            digest = file_hash(media)
+        existing = self.catalog.meeting_by_hash(digest)
+        if existing:
+            return existing, digest, None
+        with self._timed("audio"), self.progress.seconds("extract audio", duration) as bar:
+            return None, digest, decode_audio(media, work / "engines.pcm", progress=bar)
 
     def _video_captions(self, remote: Any) -> list[Any] | None:
         """The video's own subtitles, where the captions setting prefers them."""
@@ -238,31 +251,36 @@ class Pipeline:
         return IngestResult(self.process(meeting), "added")
 
     def _ingest_file(self, path: Path, overrides: Overrides) -> IngestResult:
-        from ingest import prepare_audio
-
         if not path.is_file():
             raise SourceError(f"{path}: no such file; give a media file, a caption file or a URL")
         with self._work_dir() as work:
-            with self._timed("audio"), self.progress.seconds("extract audio", None) as bar:
-                copy, digest, duration = prepare_audio(path, work, progress=bar)
-            existing = self.catalog.meeting_by_hash(digest)
+            existing, digest, decoded = self._decode(path, work, None)
             if existing:
                 return self._finish_existing(existing)
-            meeting = self._add(_local_meeting(path, overrides, digest, duration), copy, digest, None)
-        return IngestResult(self.process(meeting), "added")
+            meeting = _local_meeting(path, overrides, digest, decoded.duration)
+            meeting = self._add(meeting, path, digest, None, move=False)
+            return IngestResult(self.process(meeting, decoded), "added")
 
     def _add(
         self,
         meeting: Meeting,
-        copy: Path,
+        media: Path,
         digest: str,
         source_key: str | None,
         segments: list[Any] | None = None,
+        *,
+        move: bool,
     ) -> Meeting:
+        """Record the meeting. Its playback copy is made later, beside
+        transcription (see process), so the recording waits in the audio
+        folder under the copy's name until then: a run killed before the
+        copy is done resumes from it."""
+        from ingest import keep_recording
+
         self.settings.audio_dir.mkdir(parents=True, exist_ok=True)
-        final = self.settings.audio_dir / copy.name
-        os.replace(copy, final)
-        meeting.audio_path = str(final)
+        copy = self.settings.audio_dir / f"{digest[:16]}.m4a"
+        keep_recording(media, copy, move)
+        meeting.audio_path = str(copy)
         meeting.audio_hash = digest
         meeting.status = "transcribing" if segments is None else "indexing"
         self._check_claim()
@@ -274,20 +292,25 @@ class Pipeline:
         return IngestResult(self.process(meeting), "resumed")
 
     # -- stages -----------------------------------------------------------
-    def process(self, meeting: Meeting) -> Meeting:
-        """Transcribe and index one catalogued meeting, resuming where it stopped."""
+    def process(self, meeting: Meeting, decoded: Any = None) -> Meeting:
+        """Transcribe and index one catalogued meeting, resuming where it
+        stopped. ``decoded`` is its sound already decoded for the engines
+        (a DecodedAudio); without it they read the stored recording."""
         assert meeting.id is not None
         try:
-            if meeting.transcript_source == "captions":
-                segments = self.catalog.segments(meeting.id)
-            else:
-                segments, prints = self._transcribe_and_diarize(meeting)
-                self._check_claim()
-                self.catalog.replace_segments(meeting.id, segments)
-                if prints:
-                    self._remember_voices(meeting, prints)
-                # Speakers show by name where a voice was recognised.
-                segments = self.catalog.segments(meeting.id)
+            with self._work_dir() as work, self._playback_copy(meeting, work) as playback_ready:
+                if meeting.transcript_source == "captions":
+                    segments = self.catalog.segments(meeting.id)
+                else:
+                    load = decoded.load if decoded is not None else self._loader(meeting)
+                    segments, prints = self._transcribe_and_diarize(meeting, load)
+                    self._check_claim()
+                    self.catalog.replace_segments(meeting.id, segments)
+                    if prints:
+                        self._remember_voices(meeting, prints)
+                    # Speakers show by name where a voice was recognised.
+                    segments = self.catalog.segments(meeting.id)
+                playback_ready()
             self._check_claim()
             self.catalog.set_status(meeting.id, "indexing")
             index = self.index
@@ -320,7 +343,56 @@ class Pipeline:
         assert found is not None
         return found
 
-    def _transcribe_and_diarize(self, meeting: Meeting) -> tuple[list[Any], dict[str, Any]]:
+    @contextmanager
+    def _playback_copy(self, meeting: Meeting, work: Path) -> Iterator[Callable[[], None]]:
+        """Encodes the playback copy beside the stages where it is missing (a
+        new meeting, or a run killed before it was done). The callable waits
+        for it (it is usually long done) and drops the recording it was made
+        from; stopped part way, the recording stays for the next run."""
+        from ingest import PlaybackCopy
+
+        copy = Path(meeting.audio_path) if meeting.audio_path else None
+        if copy is None or copy.exists():
+            yield lambda: None
+            return
+        playback = PlaybackCopy(self._recording(meeting), copy, work)
+        done = False
+
+        def ready() -> None:
+            nonlocal done
+            with self._timed("playback wait"):
+                playback.wait()
+            done = True
+            self.timings["playback copy"] = self.timings.get("playback copy", 0.0) + playback.seconds
+            playback.src.unlink(missing_ok=True)
+
+        try:
+            yield ready
+        finally:
+            if not done:
+                playback.cancel()
+
+    def _recording(self, meeting: Meeting) -> Path:
+        """The original recording kept until its copy is made, else the copy."""
+        from ingest import stored_recording
+
+        assert meeting.audio_path
+        copy = Path(meeting.audio_path)
+        found = stored_recording(copy)
+        if found:
+            return found
+        raise MediaError(f"meeting {meeting.id}: its audio file {copy} is missing; put it back to finish")
+
+    def _loader(self, meeting: Meeting) -> Callable[[float, float], Any]:
+        """Reads the stored recording a window at a time (a resumed meeting),
+        only once a stage needs audio (a cached transcript does not)."""
+        from ingest import load_audio
+
+        return lambda start, seconds: load_audio(self._recording(meeting), start, seconds)
+
+    def _transcribe_and_diarize(
+        self, meeting: Meeting, load: Callable[[float, float], Any]
+    ) -> tuple[list[Any], dict[str, Any]]:
         """The transcript with speaker labels, and each label's voice print
         and talk time.
 
@@ -332,9 +404,9 @@ class Pipeline:
         """
         from transcribe.turns import assign_speakers
 
-        beside = Beside(self._speakers, meeting) if self.settings.diarize else None
+        beside = Beside(self._speakers, meeting, load) if self.settings.diarize else None
         try:
-            segments = self._transcribe(meeting)
+            segments = self._transcribe(meeting, load)
         finally:
             if beside:
                 _torch_threads(None)  # the transcriber is done: the diarizer may take both cores
@@ -345,15 +417,13 @@ class Pipeline:
         voices = {label: (vector, talk.get(label, 0.0)) for label, vector in found.prints.items()}
         return assign_speakers(segments, found.turns), voices
 
-    def _speakers(self, meeting: Meeting) -> Any:
+    def _speakers(self, meeting: Meeting, load: Callable[[float, float], Any]) -> Any:
         """Who spoke when, read a block at a time and cached by the audio's
         hash (a resumed meeting skips this). Runs in its own thread, on its
         own catalog connection."""
-        from ingest import load_audio
         from transcribe.diarize import diarize_cached, get_diarizer
 
-        assert meeting.audio_path and meeting.audio_hash
-        audio = Path(meeting.audio_path)
+        assert meeting.audio_hash
         # CTranslate2 runs two threads; torch's own two beside them would
         # oversubscribe the cores (both spin while they wait for work).
         _torch_threads(1)
@@ -366,7 +436,7 @@ class Pipeline:
                     catalog,
                     self._diarizer,
                     meeting.audio_hash,
-                    lambda start, seconds: load_audio(audio, start, seconds),
+                    load,
                     progress=bar,
                 )
         finally:
@@ -392,13 +462,11 @@ class Pipeline:
             centroids = {label: vector for label, (vector, _) in prints.items()}
             book.propose(meeting.id, match_voices(centroids, known, threshold=PROPOSE_AT))
 
-    def _transcribe(self, meeting: Meeting) -> list[Any]:
-        from ingest import load_audio
+    def _transcribe(self, meeting: Meeting, load: Callable[[float, float], Any]) -> list[Any]:
         from transcribe import transcribe_cached
         from transcribe.guards import apply_guards
 
-        assert meeting.id is not None and meeting.audio_path and meeting.audio_hash
-        audio = Path(meeting.audio_path)
+        assert meeting.id is not None and meeting.audio_hash
         self.catalog.set_status(meeting.id, "transcribing")
         engine = self.transcriber
         before = dict(engine.timings)
@@ -407,7 +475,7 @@ class Pipeline:
                 self.catalog,
                 engine,
                 meeting.audio_hash,
-                lambda start, seconds: load_audio(audio, start, seconds),
+                load,
                 progress=bar,
             )
         for step, seconds in engine.timings.items():  # VAD, decoding, coverage pass

@@ -169,7 +169,7 @@ def test_diarizing_beside_transcription_gives_what_one_after_the_other_does(home
     same stages run one after the other through their own seams give the
     same segments and speakers on a real two-speaker call."""
     from catalog import Catalog, load_settings
-    from ingest import load_audio
+    from ingest import decode_audio
     from onrecord.pipeline import Overrides, Pipeline
     from transcribe import transcribe_cached
     from transcribe.diarize import diarize_cached, get_diarizer
@@ -183,9 +183,9 @@ def test_diarizing_beside_transcription_gives_what_one_after_the_other_does(home
     meeting = result.meeting
     assert meeting.audio_path and meeting.audio_hash
 
-    def load(start: float, seconds: float):  # noqa: ANN202
-        return load_audio(Path(meeting.audio_path or ""), start, seconds)
-
+    # The engines read the recording itself, decoded once (the playback copy
+    # is made beside them).
+    load = decode_audio(call, home.parent / "call.pcm").load
     apart = Catalog(home.parent / "apart.db")
     segments = apply_guards(transcribe_cached(apart, pipeline.transcriber, meeting.audio_hash, load))
     found = diarize_cached(apart, get_diarizer(), meeting.audio_hash, load)

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from ingest import probe_duration
 from tests.conftest import catalog_for, run, shared
 
 
@@ -84,16 +85,16 @@ def test_long_recordings_are_transcribed_a_window_at_a_time(home: Path) -> None:
     """Memory stays bounded: audio is decoded one window at a time, and a
     segment running into a window's cut is redone from its start in the next."""
     from catalog import load_settings
-    from ingest import file_hash, load_audio, prepare_audio
+    from ingest import file_hash, load_audio
     from transcribe import get_transcriber, transcribe_cached
 
     video = shared("meetings/seattle-council-special-2017-10-05.mp4")
-    audio, digest, duration = prepare_audio(video, home / "audio")
+    digest, duration = file_hash(video), probe_duration(video)
     requested: list[tuple[float, float]] = []
 
     def windowed(start: float, seconds: float):  # noqa: ANN202
         requested.append((start, seconds))
-        return load_audio(audio, start, seconds)
+        return load_audio(video, start, seconds)
 
     catalog = catalog_for(home)
     transcriber = get_transcriber("faster-whisper", load_settings(home).whisper_model)
@@ -107,4 +108,29 @@ def test_long_recordings_are_transcribed_a_window_at_a_time(home: Path) -> None:
     text = " ".join(s.text for s in segments).lower()
     assert "call the roll" in text and "executive session" in text
     assert segments[-1].end > duration - 60
-    assert file_hash(video) == digest
+
+
+def test_a_run_killed_before_its_playback_copy_was_made_finishes_it(home: Path) -> None:
+    """The playback copy is encoded beside transcription, so a run killed
+    early leaves the recording kept in the audio folder and no copy; the
+    next run makes the copy from it, and only the copy stays."""
+    from catalog import load_settings
+    from ingest import keep_recording
+    from onrecord.pipeline import Overrides, Pipeline
+
+    call = shared("speech/two-speakers.wav")
+    pipeline = Pipeline(load_settings(home))
+    [first] = pipeline.ingest(str(call), Overrides(body="Phone"))
+    assert first.meeting.id and first.meeting.audio_path
+    copy = Path(first.meeting.audio_path)
+    assert list(copy.parent.iterdir()) == [copy]
+    copy.unlink()
+    keep_recording(call, copy, move=False)
+    pipeline.catalog.set_status(first.meeting.id, "transcribing")
+
+    [again] = pipeline.ingest(str(call), Overrides(body="Phone"))
+    assert again.outcome == "resumed" and again.meeting.status == "indexed"
+    assert list(copy.parent.iterdir()) == [copy]
+    assert abs(probe_duration(copy) - probe_duration(call)) < 0.2
+    assert "playback copy" in pipeline.timings
+    pipeline.close()
