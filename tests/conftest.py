@@ -52,6 +52,13 @@ def run(home: Path, *args: str) -> Result:
     return CliRunner().invoke(cli, ["--data-dir", str(home), *args], catch_exceptions=False)
 
 
+def scratch_left(home: Path) -> list[Path]:
+    """Files left in the scratch area (work/<machine>/…: workers on several
+    machines share one data directory); a finished or failed run leaves none."""
+    work = home / "work"
+    return [p for p in work.rglob("*") if p.is_file()] if work.exists() else []
+
+
 def catalog_for(home: Path) -> Catalog:
     return Catalog(load_settings(home).db_path)
 

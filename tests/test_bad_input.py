@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LoopbackServer, catalog_for, ffmpeg, run
+from tests.conftest import LoopbackServer, catalog_for, ffmpeg, run, scratch_left
 
 
 def assert_clean_failure(home: Path, args: list[str], expected: str) -> None:
@@ -21,8 +21,7 @@ def assert_clean_failure(home: Path, args: list[str], expected: str) -> None:
     if db.exists():
         assert catalog_for(home).meetings() == [], "no meeting may be recorded"
     assert not list((home / "audio").glob("*")) if (home / "audio").exists() else True
-    work = home / "work"
-    assert not work.exists() or not list(work.iterdir()), "scratch files must be removed"
+    assert not scratch_left(home), "scratch files must be removed"
 
 
 def test_url_with_no_media(home: Path, loopback: LoopbackServer) -> None:

@@ -7,7 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
-from tests.conftest import catalog_for, run, shared
+from tests.conftest import catalog_for, run, scratch_left, shared
 from tests.loopback import LoopbackServer
 
 
@@ -66,7 +66,7 @@ def test_playback_copy_is_kept_as_compressed_audio(seattle_home: tuple[Path, str
     assert audio.suffix == ".m4a" and audio.parent == home / "audio"
     source = shared("meetings/seattle-council-special-2017-10-05.mp4")
     assert 0 < audio.stat().st_size < source.stat().st_size / 4
-    assert not list((home / "work").iterdir()), "scratch downloads must be cleaned up"
+    assert not scratch_left(home), "scratch downloads must be cleaned up"
 
 
 def test_ingesting_the_same_meeting_twice_adds_nothing(seattle_home: tuple[Path, str]) -> None:

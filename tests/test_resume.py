@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from ingest import probe_duration
-from tests.conftest import catalog_for, run, shared
+from tests.conftest import catalog_for, run, scratch_left, shared
 
 
 def _count(db: Path, sql: str) -> int:
@@ -69,7 +69,7 @@ def test_killed_transcription_resumes_without_duplicates(home: Path) -> None:
     assert _count(db, "SELECT count(*) FROM meetings") == 1
     assert _count(db, "SELECT count(*) - count(DISTINCT seq) FROM chunks") == 0
     assert _count(db, "SELECT count(*) FROM chunk_vectors") == _count(db, "SELECT count(*) FROM chunks")
-    assert not list((home / "work").iterdir())
+    assert not scratch_left(home)
 
     hits = run(home, "search", "call the roll", "--json")
     assert '"start"' in hits.output
