@@ -130,7 +130,8 @@ class _Watcher:
 
     def stage(self, pid: int, received_before: int) -> str:
         work = self.home / "work"
-        mine = list(work.glob(f"{pid}-*")) if work.exists() else []
+        # Scratch folders: work/<machine>/<pid>-…
+        mine = list(work.glob(f"*/{pid}-*")) if work.exists() else []
         if any(folder.glob("*.part") for folder in mine):
             return "download"
         if len(self.receiver.received) > received_before:
@@ -337,7 +338,8 @@ class Soak:
                 "indexed_twice": one("SELECT count(*) - count(DISTINCT meeting_id) FROM indexed_meetings"),
                 "integrity": one("PRAGMA integrity_check"),
                 "fts_integrity": _fts_integrity(conn),
-                "work_left": len(list((self.home / "work").glob("*"))),
+                # Scratch folders sit under work/<machine>/.
+                "work_left": len(list((self.home / "work").glob("*/*"))),
                 "orphan_audio": len(audio_files - used_audio),
                 "alerts": len(uids),
                 "alerts_undelivered": one("SELECT count(*) FROM alerts WHERE delivered_at IS NULL"),

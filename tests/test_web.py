@@ -75,7 +75,9 @@ def test_pages_and_order(client: FlaskClient) -> None:
     both = client.get("/api/search?q=council&limit=2").get_json()["results"]
     first = client.get("/api/search?q=council&limit=1").get_json()["results"]
     second = client.get("/api/search?q=council&limit=1&page=2").get_json()["results"]
-    assert len(both) == 2 and first == both[:1] and second == both[1:]
+    # (The 3-minute meeting is three passages, two of them one speaker's
+    # neighbours, so folding may leave a single hit.)
+    assert both and first == both[:1] and second == both[1:2]
     by_date = client.get("/api/search?q=council&order=date").get_json()["results"]
     assert by_date  # one meeting: in the order it was said
     assert [h["start"] for h in by_date] == sorted(h["start"] for h in by_date)
