@@ -447,8 +447,7 @@ def speakers(settings: Settings, meeting_id: int, naming: tuple[str, str] | None
         book = pipeline.catalog.speakers
         if naming:
             label, name = naming
-            # The name and the index's relabelling land together or not at all.
-            book.name(meeting_id, label, name, relabel=pipeline.index.store.rename_speaker)
+            pipeline.index.name_speaker(meeting_id, label, name)
         found = book.speakers(meeting_id)
     if as_json:
         rows = [s.summary() for s in found]
