@@ -122,10 +122,10 @@ def ingest(
 
     overrides = Overrides(body=body, date=date, title=title)
     settings = settings.with_overrides(engine=engine, whisper_model=model, captions=captions)
+    todo = expand_sources(list(sources))
     with _run_lock(settings), _pipeline(settings, progress=True) as pipeline:
         # One pipeline for every source: the models load once, for the first
         # meeting that needs them, and serve the rest.
-        todo = expand_sources(list(sources))
         results = [r for source in todo for r in pipeline.ingest(source, overrides)]
     if as_json:
         # "timings": wall seconds per stage over all sources; stages that run
