@@ -165,13 +165,7 @@ class VoteBook:
                 event.meeting_id,
                 event.agenda_item_id,
                 source,
-                event.motion,
-                event.kind,
-                event.result,
-                event.yes,
-                event.no,
-                event.abstain,
-                event.absent,
+                *_outcome(event),
                 event.start,
                 event.end,
                 event.confidence,
@@ -223,13 +217,7 @@ class VoteBook:
             (
                 event.meeting_id,
                 event.agenda_item_id,
-                event.motion,
-                event.kind,
-                event.result,
-                event.yes,
-                event.no,
-                event.abstain,
-                event.absent,
+                *_outcome(event),
                 json.dumps(event.disagreements),
                 row[0],
             ),
@@ -395,6 +383,11 @@ class VoteBook:
             if vote_id in (event.id, event.twin_id):
                 return event, meeting
         return None
+
+
+def _outcome(event: VoteEvent) -> tuple[object, ...]:
+    """The columns motion, kind, result, yes, no, abstain, absent, in order."""
+    return (event.motion, event.kind, event.result, event.yes, event.no, event.abstain, event.absent)
 
 
 def vote_filter(
