@@ -109,7 +109,7 @@ class Catalog:
         return [Body(name=r["name"], id=r["id"]) for r in rows]
 
     # -- meetings -------------------------------------------------------
-    def addmeeting_from_row(
+    def add_meeting(
         self, meeting: Meeting, source_key: str | None, segments: list[Segment] | None = None
     ) -> Meeting:
         """Record a meeting, and its transcript when it arrives with one
@@ -146,7 +146,7 @@ class Catalog:
             (status, error, meeting_id),
         )
 
-    def deletemeeting_from_row(self, meeting_id: int) -> None:
+    def delete_meeting(self, meeting_id: int) -> None:
         self.conn.execute("DELETE FROM meetings WHERE id = ?", (meeting_id,))
 
     def meeting(self, meeting_id: int) -> Meeting | None:
