@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from catalog.db import transaction
+from catalog.connection import transaction
 from catalog.types import Chapter
 
 

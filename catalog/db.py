@@ -6,30 +6,23 @@ writes.
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
-from catalog.migrations import CATALOG_MIGRATIONS, apply_migrations, postgres_catalog
+from catalog.chapters import ChapterBook
+from catalog.connection import MEETING_COLUMNS, connect, meeting_from_row, transaction
+from catalog.migrations import CATALOG_MIGRATIONS, apply_migrations
+from catalog.persons import PersonBook
 from catalog.settings import Settings
+from catalog.speakers import SpeakerBook
 from catalog.types import APPLY_AT, Body, Meeting, Segment
-
-if TYPE_CHECKING:
-    from catalog.chapters import ChapterBook
-    from catalog.persons import PersonBook
-    from catalog.speakers import SpeakerBook
-    from catalog.votes import VoteBook
+from catalog.votes import VoteBook
 
 B = TypeVar("B")
-
-MEETING_COLUMNS = (
-    "m.id, m.title, b.name AS body, m.source_url, m.source_id, m.meeting_date,"
-    " m.duration, m.status, m.error, m.audio_path, m.audio_hash, m.transcript_source"
-)
 
 
 @dataclass
@@ -39,37 +32,6 @@ class StoredDiarization:
 
     turns: list[tuple[float, float, str]]
     prints: dict[str, list[float]]
-
-
-def connect(db_path: Path, read_only: bool = False) -> sqlite3.Connection:
-    """A connection in autocommit mode (transactions are opened explicitly
-    with ``transaction``). A read-only one refuses every write, so a web
-    request that only reads can never take the write lock; WAL lets it read
-    while a job writes."""
-    if not read_only:
-        db_path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(db_path, isolation_level=None, timeout=30, check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    if read_only:
-        # Not a ``mode=ro`` URI: that needs the WAL's -shm file to exist
-        # already, which it does not once the last writer has closed.
-        conn.execute("PRAGMA query_only = ON")
-    else:
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute("PRAGMA foreign_keys = ON")
-    return conn
-
-
-@contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 def open_catalog(settings: Settings, read_only: bool = False, upgrade: bool = False) -> Catalog:
@@ -89,23 +51,6 @@ def open_catalog(settings: Settings, read_only: bool = False, upgrade: bool = Fa
     return Catalog(settings.db_path, read_only)
 
 
-def _meeting(row: sqlite3.Row) -> Meeting:
-    return Meeting(
-        id=row["id"],
-        title=row["title"],
-        body=row["body"],
-        source_url=row["source_url"],
-        source_id=row["source_id"],
-        date=row["meeting_date"],
-        duration=row["duration"],
-        status=row["status"],
-        error=row["error"],
-        audio_path=row["audio_path"],
-        audio_hash=row["audio_hash"],
-        transcript_source=row["transcript_source"],
-    )
-
-
 class Catalog:
     """Reads and writes the pipeline's records. All catalog SQL lives here."""
 
@@ -117,35 +62,26 @@ class Catalog:
         self.db_path = db_path
         self.conn = conn if conn is not None else connect(db_path, read_only)
         if not read_only or conn is not None:
-            apply_migrations(self.conn, "catalog", CATALOG_MIGRATIONS, postgres_catalog())
+            apply_migrations(self.conn, "catalog", CATALOG_MIGRATIONS)
 
     def close(self) -> None:
         self.conn.close()
 
     # -- the books: each owns its tables' SQL, on this catalog's connection --
-    # (imported here, not at the top: each book imports this module)
     @cached_property
     def speakers(self) -> SpeakerBook:
-        from catalog.speakers import SpeakerBook
-
         return SpeakerBook(self.conn)
 
     @cached_property
     def persons(self) -> PersonBook:
-        from catalog.persons import PersonBook
-
         return PersonBook(self.conn)
 
     @cached_property
     def votes(self) -> VoteBook:
-        from catalog.votes import VoteBook
-
         return VoteBook(self.conn)
 
     @cached_property
     def chapters(self) -> ChapterBook:
-        from catalog.chapters import ChapterBook
-
         return ChapterBook(self.conn)
 
     def book(self, name: str, make: Callable[[Any], B]) -> B:
@@ -218,7 +154,7 @@ class Catalog:
             f"SELECT {MEETING_COLUMNS} FROM meetings m JOIN bodies b ON b.id = m.body_id WHERE m.id = ?",
             (meeting_id,),
         ).fetchone()
-        return _meeting(row) if row else None
+        return meeting_from_row(row) if row else None
 
     def meeting_by_source(self, source_key: str) -> Meeting | None:
         row = self.conn.execute(
@@ -226,7 +162,7 @@ class Catalog:
             " WHERE m.source_key = ?",
             (source_key,),
         ).fetchone()
-        return _meeting(row) if row else None
+        return meeting_from_row(row) if row else None
 
     def meeting_by_hash(self, audio_hash: str) -> Meeting | None:
         row = self.conn.execute(
@@ -234,7 +170,7 @@ class Catalog:
             " WHERE m.audio_hash = ?",
             (audio_hash,),
         ).fetchone()
-        return _meeting(row) if row else None
+        return meeting_from_row(row) if row else None
 
     def meetings(self, body: str | None = None) -> list[Meeting]:
         rows = self.conn.execute(
@@ -243,7 +179,7 @@ class Catalog:
             " ORDER BY m.meeting_date DESC, m.id DESC",
             (body, body),
         )
-        return [_meeting(r) for r in rows]
+        return [meeting_from_row(r) for r in rows]
 
     def meeting_dates(
         self,

@@ -248,12 +248,6 @@ def pg_ddl(sql: str) -> str:
     return re.sub(r"\bBLOB\b", "BYTEA", sql)
 
 
-def without_table(sql: str, table: str) -> str:
-    """The migration less one table's CREATE (a table another store owns
-    on PostgreSQL)."""
-    return re.sub(rf"CREATE TABLE {table} \((?:[^;])*?\);", "", sql, flags=re.S)
-
-
 def pg_migrations(migrations: list[tuple[int, str]], overrides: dict[int, str]) -> list[tuple[int, str]]:
     """A component's numbered migrations for PostgreSQL, same numbers:
     translated, or the component's own text where SQLite's would not run."""

@@ -73,16 +73,6 @@ CATALOG_MIGRATIONS: list[tuple[int, str]] = [
             data TEXT NOT NULL,
             PRIMARY KEY (transcript_key, seq)
         );
-        CREATE TABLE chunks (
-            id INTEGER PRIMARY KEY,
-            meeting_id INTEGER NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
-            seq INTEGER NOT NULL,
-            start_time REAL NOT NULL,
-            end_time REAL NOT NULL,
-            text TEXT NOT NULL,
-            speaker TEXT,
-            UNIQUE (meeting_id, seq)
-        );
         """,
     ),
     (
@@ -290,14 +280,6 @@ CATALOG_MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
 ]
-
-
-def postgres_catalog() -> dict[int, str]:
-    """The catalog's migrations that read differently on PostgreSQL: there
-    the search store creates its own ``chunks`` table (with vectors)."""
-    from catalog.dialect import pg_ddl, without_table
-
-    return {1: without_table(pg_ddl(CATALOG_MIGRATIONS[0][1]), "chunks")}
 
 
 def apply_migrations(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
-from catalog.db import MEETING_COLUMNS, _meeting
+from catalog.connection import MEETING_COLUMNS, meeting_from_row
 from catalog.types import Meeting, Membership, Person
 
 
@@ -170,7 +170,7 @@ class PersonBook:
             " ORDER BY m.meeting_date DESC, m.id DESC, length(s.text) DESC LIMIT ?",
             (person.id, person.name, limit),
         ).fetchall()
-        return [(_meeting(r), float(r["start_time"]), r["text"]) for r in rows]
+        return [(meeting_from_row(r), float(r["start_time"]), r["text"]) for r in rows]
 
     def spoken_in(self, person: Person) -> list[tuple[Meeting, str, float]]:
         """The meetings a person spoke in, newest first: each with the name
@@ -183,4 +183,4 @@ class PersonBook:
             " GROUP BY sp.id ORDER BY m.meeting_date DESC, m.id DESC",
             (person.id, person.name),
         ).fetchall()
-        return [(_meeting(r), r["spoken"], float(r["talk"] or 0.0)) for r in rows]
+        return [(meeting_from_row(r), r["spoken"], float(r["talk"] or 0.0)) for r in rows]

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from catalog.db import transaction
+from catalog.connection import transaction
 from catalog.errors import OnRecordError
 from catalog.text import clean_text
 from catalog.types import APPLY_AT, PROPOSE_AT  # noqa: F401  (callers read both here)

@@ -14,12 +14,16 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-from catalog.db import MEETING_COLUMNS, Catalog, _meeting, transaction
+from catalog.connection import MEETING_COLUMNS, meeting_from_row, transaction
 from catalog.errors import OnRecordError
 from catalog.persons import PersonBook, _key_id
 from catalog.types import AgendaItem, Meeting, MemberVote, VoteEvent, parse_date
 from catalog.vote_export import merge
+
+if TYPE_CHECKING:
+    from catalog.db import Catalog
 
 VOTE_COLUMNS = (
     "v.id, v.meeting_id, v.agenda_item_id, v.source, v.motion, v.kind, v.result, v.yes, v.no,"
@@ -161,13 +165,7 @@ class VoteBook:
                 event.meeting_id,
                 event.agenda_item_id,
                 source,
-                event.motion,
-                event.kind,
-                event.result,
-                event.yes,
-                event.no,
-                event.abstain,
-                event.absent,
+                *_outcome(event),
                 event.start,
                 event.end,
                 event.confidence,
@@ -219,13 +217,7 @@ class VoteBook:
             (
                 event.meeting_id,
                 event.agenda_item_id,
-                event.motion,
-                event.kind,
-                event.result,
-                event.yes,
-                event.no,
-                event.abstain,
-                event.absent,
+                *_outcome(event),
                 json.dumps(event.disagreements),
                 row[0],
             ),
@@ -357,7 +349,7 @@ class VoteBook:
                     " WHERE m.id = ?",
                     (event.meeting_id,),
                 ).fetchone()
-                meetings[event.meeting_id] = _meeting(row)
+                meetings[event.meeting_id] = meeting_from_row(row)
             out.append((event, meetings[event.meeting_id]))
         out.sort(
             key=lambda pair: (pair[1].date or "", pair[1].id or 0, pair[0].start is None, pair[0].start or 0)
@@ -391,6 +383,11 @@ class VoteBook:
             if vote_id in (event.id, event.twin_id):
                 return event, meeting
         return None
+
+
+def _outcome(event: VoteEvent) -> tuple[object, ...]:
+    """The columns motion, kind, result, yes, no, abstain, absent, in order."""
+    return (event.motion, event.kind, event.result, event.yes, event.no, event.abstain, event.absent)
 
 
 def vote_filter(

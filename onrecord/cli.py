@@ -122,10 +122,10 @@ def ingest(
 
     overrides = Overrides(body=body, date=date, title=title)
     settings = settings.with_overrides(engine=engine, whisper_model=model, captions=captions)
+    todo = expand_sources(list(sources))
     with _run_lock(settings), _pipeline(settings, progress=True) as pipeline:
         # One pipeline for every source: the models load once, for the first
         # meeting that needs them, and serve the rest.
-        todo = expand_sources(list(sources))
         results = [r for source in todo for r in pipeline.ingest(source, overrides)]
     if as_json:
         # "timings": wall seconds per stage over all sources; stages that run
@@ -447,8 +447,7 @@ def speakers(settings: Settings, meeting_id: int, naming: tuple[str, str] | None
         book = pipeline.catalog.speakers
         if naming:
             label, name = naming
-            # The name and the index's relabelling land together or not at all.
-            book.name(meeting_id, label, name, relabel=pipeline.index.store.rename_speaker)
+            pipeline.index.name_speaker(meeting_id, label, name)
         found = book.speakers(meeting_id)
     if as_json:
         rows = [s.summary() for s in found]

@@ -239,7 +239,7 @@ class Pipeline:
         from transcribe.captions import read_captions
 
         if not path.is_file():
-            raise SourceError(f"{path}: no such file; give a media file, a caption file or a URL")
+            raise no_such_file(path)
         segments = read_captions(path)
         digest = file_hash(path)
         existing = self.catalog.meeting_by_hash(digest)
@@ -252,7 +252,7 @@ class Pipeline:
 
     def _ingest_file(self, path: Path, overrides: Overrides) -> IngestResult:
         if not path.is_file():
-            raise SourceError(f"{path}: no such file; give a media file, a caption file or a URL")
+            raise no_such_file(path)
         with self._work_dir() as work:
             existing, digest, decoded = self._decode(path, work, None)
             if existing:
@@ -541,6 +541,10 @@ class Beside:
 MEDIA_SUFFIXES = (".mp4", ".m4a", ".mp3", ".wav", ".flac", ".ogg", ".opus", ".webm", ".mkv", ".mov", ".aac")
 
 
+def no_such_file(path: Path) -> SourceError:
+    return SourceError(f"{path}: no such file; give a media file, a caption file, a folder or a URL")
+
+
 def expand_sources(sources: list[str]) -> list[str]:
     """Sources with each folder replaced by the recordings and caption
     files in it, in name order, so a whole archive imports in one process
@@ -550,6 +554,9 @@ def expand_sources(sources: list[str]) -> list[str]:
     out: list[str] = []
     for source in sources:
         folder = Path(source)
+        if "://" not in source and not folder.exists():
+            # Before any lock or database is made: a typo leaves nothing behind.
+            raise no_such_file(folder)
         if "://" in source or not folder.is_dir():
             out.append(source)
             continue

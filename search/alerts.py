@@ -27,7 +27,8 @@ from dataclasses import dataclass, replace
 from email.headerregistry import Address
 from urllib.parse import urlsplit
 
-from catalog.db import Catalog, transaction
+from catalog.connection import transaction
+from catalog.db import Catalog
 from catalog.errors import OnRecordError
 from catalog.migrations import apply_migrations
 from catalog.text import clean_text, xml_safe

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from catalog import Catalog, Settings
 from search.embed import Embedder
 from search.index import SearchIndex, embed_model_id
-from search.store import Store
+from search.storage import Store
 
 
 def _sqlite(

@@ -22,7 +22,8 @@ from search.links import deep_link
 from search.match import STRONG, QueryWord, query_words, strengths
 from search.query import SearchQuery, content_items, is_strict
 from search.quotes import Quote, chunk_sentences, pick_quote
-from search.store import CANDIDATES, SECTION_DEPTH, SQLiteStore, Store
+from search.storage import CANDIDATES, SECTION_DEPTH, Store
+from search.store import SQLiteStore
 
 # Bump when chunking changes, so ``onrecord reindex`` redoes every meeting.
 CHUNKER_VERSION = "chunks-2"
@@ -63,7 +64,7 @@ class SearchIndex:
         self._embedder = embedder
         self.model_id = embed_model_id(embed_model)
         # Handed in by search.backends.open_index (PostgreSQL), else SQLite's.
-        self.store: Any = store or SQLiteStore.beside(catalog, self.model_id, vectors_dir)
+        self.store: Store = store or SQLiteStore.beside(catalog, self.model_id, vectors_dir)
         # Sentence vectors for quoting hits found by meaning. The same
         # passages come back for many queries; embedding their sentences
         # again cost most of a search on a small archive.
@@ -74,9 +75,7 @@ class SearchIndex:
 
     def close(self) -> None:
         """Close the store's own connection, where it has one (PostgreSQL's)."""
-        close = getattr(self.store, "close", None)
-        if close is not None:
-            close()
+        self.store.close()
 
     @property
     def embedder(self) -> Embedder:
@@ -103,14 +102,11 @@ class SearchIndex:
         clock = self._took("chunking", clock)
         vectors = self.embedder.embed([c.text for c in chunks], progress=progress)
         clock = self._took("embedding", clock)
-        if getattr(self.store, "keeps_facets", False):
-            meeting = self.catalog.meeting(meeting_id)
-            assert meeting is not None
-            self.store.index_meeting(
-                meeting_id, chunks, vectors, self.version, body=meeting.body, date=meeting.date, fence=fence
-            )
-        else:
-            self.store.index_meeting(meeting_id, chunks, vectors, self.version)
+        meeting = self.catalog.meeting(meeting_id)
+        assert meeting is not None
+        self.store.index_meeting(
+            meeting_id, chunks, vectors, self.version, body=meeting.body, date=meeting.date, fence=fence
+        )
         self._took("storing", clock)
         return len(chunks)
 
@@ -119,6 +115,16 @@ class SearchIndex:
         now = time.perf_counter()
         self.timings[step] = self.timings.get(step, 0.0) + now - since
         return now
+
+    def name_speaker(self, meeting_id: int, label: str, name: str) -> str:
+        """Name a meeting's speaker: the catalog keeps the name and the voice;
+        the passages the index holds under the old display name take the new
+        one, so that a search for the name finds them. Returns the old
+        display name. On SQLite both land in one transaction. On PostgreSQL
+        the passages are relabelled (and committed) before the catalog
+        commits; should the catalog's commit fail, the same command run again
+        finds no passage under the old name and commits the name: it heals."""
+        return self.catalog.speakers.name(meeting_id, label, name, relabel=self.store.rename_speaker)
 
     def stale_meetings(self) -> list[int]:
         """Meetings whose index was built by another model or chunker, or never."""

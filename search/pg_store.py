@@ -33,7 +33,7 @@ from search import pg_words as words
 from search.fusion import Ranked
 from search.pg_words import TEXT_SEARCH, TsQuery
 from search.query import SearchQuery, fts_expression, or_terms
-from search.store import CANDIDATES, POSTING_BUDGET, Store
+from search.storage import CANDIDATES, POSTING_BUDGET, Store
 
 if TYPE_CHECKING:
     import psycopg
@@ -149,10 +149,8 @@ def _filters(q: SearchQuery) -> tuple[str, list[object]]:
 
 class PgStore(Store):
     """Chunks and vectors in PostgreSQL, through one connection of its own
-    (reopened after a server restart) to the database at ``url``."""
-
-    # The meeting's body and date ride on each chunk (SearchIndex hands them in).
-    keeps_facets = True
+    (reopened after a server restart) to the database at ``url``. The
+    meeting's body and date ride on each chunk, so filters need no join."""
 
     def __init__(
         self, url: str, model_id: str, dim: int | Callable[[], int] = 384, migrate: bool = True

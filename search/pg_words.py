@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 
-from search.store import POSTING_BUDGET
+from search.storage import POSTING_BUDGET
 
 TEXT_SEARCH = "english"
 # ts_rank weights for {D, C, B, A}: the text is A, the speaker's name C, so

@@ -1,5 +1,6 @@
 """The embedded search store's schema: numbered migrations of the tables
-``SQLiteStore`` owns (the FTS5 index, the vector maps, the term variants)."""
+``SQLiteStore`` owns (the chunks, their FTS5 index, the vector maps, the
+term variants)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,18 @@ SQLITE_MIGRATIONS: list[tuple[int, str]] = [
     (
         1,
         """
+        -- Databases made before the index owned this table have it from
+        -- the catalog's first migration already.
+        CREATE TABLE IF NOT EXISTS chunks (
+            id INTEGER PRIMARY KEY,
+            meeting_id INTEGER NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            start_time REAL NOT NULL,
+            end_time REAL NOT NULL,
+            text TEXT NOT NULL,
+            speaker TEXT,
+            UNIQUE (meeting_id, seq)
+        );
         CREATE VIRTUAL TABLE chunks_fts USING fts5(
             text, content='chunks', content_rowid='id', tokenize='porter unicode61'
         );

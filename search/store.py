@@ -13,12 +13,14 @@ import json
 import re
 import sqlite3
 import uuid
-from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from catalog.db import Catalog, transaction
+from catalog.connection import transaction
+from catalog.db import Catalog
 from catalog.errors import QueryError
 from catalog.migrations import apply_migrations
 from catalog.types import Chunk
@@ -27,19 +29,9 @@ from search import vectors as vectors_file
 from search.fusion import Ranked
 from search.query import SearchQuery, all_words_expression, fts_expression, or_terms
 from search.schema import SQLITE_MIGRATIONS
+from search.storage import CANDIDATES, POSTING_BUDGET, Store
 from search.vectors import EXACT_BELOW, VectorMap
 
-CANDIDATES = 200
-# How deep each list is drawn when the index cuts it to a section (public
-# comment, or members and staff), so a page still fills.
-SECTION_DEPTH = 2_000
-# BM25 scores every passage that holds any OR-ed word, about 14 µs each on
-# this CPU: a million-chunk store has 137,000 passages with "says" in them.
-# A natural-language query keeps its rarest words while their passages add
-# up to this many, the rest are left to the dense side, which reads meaning
-# anyway; if still more passages match, the newest this many are scored.
-# Smaller stores never reach it, so their ranking is untouched.
-POSTING_BUDGET = 12_000
 # bm25() weights of the FTS5 columns (text, speaker): a name in the query
 # should favour that speaker's passages without outweighing what was said.
 BM25_WEIGHTS = (1.0, 1.0)
@@ -87,58 +79,6 @@ def _filter_params(q: SearchQuery) -> list[object]:
         q.meeting_id,
         q.meeting_id,
     ]
-
-
-class Store(ABC):
-    """Where chunks are indexed and searched. ``search`` returns each
-    retriever's ranking and ``chunks`` the candidates' records; fusion,
-    folding and quotes happen above the store, so a PostgreSQL + pgvector
-    store only has to answer these two questions (``ts_rank`` standing in
-    for BM25, with the speaker as a lower-weighted part of the tsvector)."""
-
-    @abstractmethod
-    def search(self, query: SearchQuery, query_vector: np.ndarray | None, depth: int | None = None) -> Ranked:
-        """Return ``{"bm25": [(chunk id, score), …best first], "dense": […]}``,
-        each cut at ``depth`` (``CANDIDATES`` by default) and honouring the query's filters (all but its
-        section, which the index applies to a deeper list); higher scores
-        are better."""
-
-    @abstractmethod
-    def chunks(self, ids: list[int]) -> dict[int, Chunk]:
-        """The records of these chunks, by id; ids no longer present are left out."""
-
-    @abstractmethod
-    def generation(self) -> int:
-        """A number that changes whenever the indexed chunks change."""
-
-    @abstractmethod
-    def chunks_within(self, spans: dict[int, list[tuple[float, float]]]) -> frozenset[int]:
-        """The ids of the chunks that start inside a meeting's spans (seconds)."""
-
-    @abstractmethod
-    def dense(
-        self, query: SearchQuery, vector: np.ndarray, depth: int | None = None
-    ) -> list[tuple[int, float]]:
-        """The meaning retriever alone: (chunk id, cosine similarity), best
-        first, cut at ``depth`` (``CANDIDATES``), honouring the filters."""
-
-    @abstractmethod
-    def matching_chunks(self, query: SearchQuery) -> dict[int, set[int]]:
-        """Every chunk holding all the query's words
-        (``all_words_expression``), by meeting, unranked: the timeline
-        counts them. At least the speaker filter is applied; the others may
-        be left to the caller."""
-
-    def spellings(self, item: str) -> list[str]:
-        """Other FTS5 items that stand for a query's word or compound in
-        transcripts (search/variants.py); none where the store keeps none."""
-        return []
-
-    def term_counts(self, terms: list[str]) -> tuple[int, dict[str, int]]:
-        """The number of passages, and how many hold each FTS5 term (counts
-        may stop at a cap); a store that cannot say returns ``(0, {})`` and
-        match strength then rests on meaning alone."""
-        return 0, {}
 
 
 class SQLiteStore(Store):
@@ -189,8 +129,24 @@ class SQLiteStore(Store):
             raise QueryError(f"Vectors for {self.model_id} have {row['dim']} dimensions, not {dim}")
         return self.vectors_dir / row["filename"]
 
-    def index_meeting(self, meeting_id: int, chunks: list[Chunk], vectors: np.ndarray, version: str) -> None:
-        """Replace a meeting's chunks and vectors in one transaction.
+    def close(self) -> None:
+        """Nothing to close: the store reads and writes on the catalog's
+        connection, which the catalog closes."""
+
+    def index_meeting(
+        self,
+        meeting_id: int,
+        chunks: list[Chunk],
+        vectors: np.ndarray,
+        version: str,
+        *,
+        body: str = "",
+        date: str | None = None,
+        fence: Callable[[Any], None] | None = None,
+    ) -> None:
+        """Replace a meeting's chunks and vectors in one transaction. Body
+        and date are read from the catalog by join, and one machine's single
+        writer needs no fence (workers run on PostgreSQL), so both are unused.
 
         The vectors are appended to the file before the transaction commits:
         a crash in between leaves only unreferenced rows at the file's end.

@@ -19,7 +19,7 @@ from typing import Any
 
 from catalog.db import Catalog
 from search.query import SearchQuery
-from search.store import CANDIDATES, SECTION_DEPTH
+from search.storage import CANDIDATES, SECTION_DEPTH
 
 CLOSE_IN_MEANING = 0.55
 # Per meeting rather than per month when the matches span this few months.

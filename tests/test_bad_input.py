@@ -81,6 +81,7 @@ def test_malformed_date(home: Path, tmp_path: Path, bad_date: str) -> None:
 
 def test_missing_file(home: Path) -> None:
     assert_clean_failure(home, ["ingest", "/no/such/meeting.mp4"], "no such file")
+    assert not (home / "onrecord.db").exists() and not (home / "run.lock").exists(), "a typo makes nothing"
 
 
 def test_missing_model_path(home: Path, tmp_path: Path) -> None:

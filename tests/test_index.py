@@ -12,7 +12,7 @@ from catalog import Catalog, Meeting, QueryError
 from search import SearchIndex, SearchQuery
 from search.embed import Embedder, _bundled_minilm
 from search.index import CHUNKER_VERSION
-from search.store import SQLITE_MIGRATIONS
+from search.schema import SQLITE_MIGRATIONS
 from tests.conftest import shared
 from transcribe.captions import read_captions
 
@@ -198,3 +198,32 @@ def test_past_the_budget_a_filter_still_finds_older_passages(
     newest = [cid for cid, _ in index.store.search(older, None)["bm25"]]
     # Boston was indexed after Oakland: the newest three overall are Boston's.
     assert sorted(newest) == sorted(everything)[-3:]
+
+
+def test_the_index_owns_its_chunks_table(tmp_path: Path, minilm: Embedder) -> None:
+    """The catalog alone makes no ``chunks`` table: the index creates it.
+    A database from before, whose catalog made it, keeps its rows."""
+    import sqlite3
+
+    def tables(path: Path) -> set[str]:
+        with sqlite3.connect(path) as conn:
+            return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+    catalog = Catalog(tmp_path / "new.db")
+    assert "chunks" not in tables(tmp_path / "new.db")
+    SearchIndex(catalog, "all-MiniLM-L6-v2", "http://app.example", embedder=minilm)
+    assert "chunks" in tables(tmp_path / "new.db")
+    catalog.close()
+
+    older = tmp_path / "older.db"
+    with sqlite3.connect(older) as conn:  # as catalog migration 1 used to leave it
+        conn.executescript(
+            "CREATE TABLE chunks (id INTEGER PRIMARY KEY, meeting_id INTEGER NOT NULL,"
+            " seq INTEGER NOT NULL, start_time REAL NOT NULL, end_time REAL NOT NULL,"
+            " text TEXT NOT NULL, speaker TEXT, UNIQUE (meeting_id, seq));"
+            " INSERT INTO chunks VALUES (7, 1, 0, 0.0, 5.0, 'kept from before', NULL);"
+        )
+    catalog = Catalog(older)
+    index = SearchIndex(catalog, "all-MiniLM-L6-v2", "http://app.example", embedder=minilm)
+    assert [c.text for c in index.store.chunks([7]).values()] == ["kept from before"]
+    catalog.close()

@@ -22,7 +22,7 @@ from search import SearchIndex, SearchQuery
 from search.chunking import chunk_segments
 from search.embed import Embedder
 from search.pg_store import PG_MIGRATIONS, PgStore
-from search.store import CANDIDATES
+from search.storage import CANDIDATES
 from tests.conftest import shared
 from tests.pg import LocalPostgres
 from transcribe.captions import read_captions

@@ -204,3 +204,30 @@ def test_nobody_outside_a_store_touches_a_connection() -> None:
         if re.search(r"(?<!self)\.conn\b", line)
     ]
     assert not found, "\n".join(found)
+
+
+def test_the_store_interface_lists_every_method_its_callers_use() -> None:
+    """Fusion, the CLI, the web and the workers reach a store only through
+    ``search.storage.Store``, so a PostgreSQL store that implements it serves
+    all of them; both stores implement every method."""
+    import inspect
+    import re
+    from pathlib import Path
+
+    from search.pg_store import PgStore
+    from search.storage import Store
+    from search.store import SQLiteStore
+
+    root = Path(__file__).resolve().parents[1]
+    called = {
+        name
+        for package in ("onrecord", "web", "search")
+        for path in sorted((root / package).rglob("*.py"))
+        if path.name not in ("store.py", "pg_store.py", "pg_words.py")
+        for name in re.findall(r"\bstore\.([a-z]\w*)\(", path.read_text())
+    }
+    declared = {name for name, _ in inspect.getmembers(Store, inspect.isfunction)}
+    assert called, "the scan found no calls: the pattern is stale"
+    assert called <= declared, f"called but not in Store: {sorted(called - declared)}"
+    for store in (SQLiteStore, PgStore):
+        assert not store.__abstractmethods__, f"{store.__name__} lacks {sorted(store.__abstractmethods__)}"

@@ -37,7 +37,7 @@ class Transcriber(ABC):
 
     def __init__(
         self,
-        model: str,
+        model: str = "tiny.en",
         *,
         device: str = "auto",
         beam_size: int = 5,
@@ -58,6 +58,12 @@ class Transcriber(ABC):
         # Wall seconds per step inside the engine (VAD, decoding, the
         # coverage pass), summed over this engine's calls; benchmarks read it.
         self.timings: dict[str, float] = {}
+        self.load()
+
+    @abstractmethod
+    def load(self) -> None:
+        """Load the weights ``model_name`` names and set ``model_id`` (and
+        ``version``); raise ModelError with a way out when they cannot load."""
 
     @contextmanager
     def timed(self, step: str) -> Iterator[None]:

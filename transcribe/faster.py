@@ -7,7 +7,6 @@ import queue
 import threading
 from collections.abc import Iterator
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -57,26 +56,8 @@ class FasterWhisperTranscriber(Transcriber):
     # the coverage pass had redone them.
     pack_cuts = False
 
-    def __init__(
-        self,
-        model: str = "tiny.en",
-        *,
-        device: str = "auto",
-        beam_size: int = 5,
-        batch_size: int = 8,
-        language: str = "en",
-        vocabulary: list[str] | None = None,
-        cache_dir: Path | None = None,
-    ) -> None:
-        super().__init__(
-            model,
-            device=device,
-            beam_size=beam_size,
-            batch_size=batch_size,
-            language=language,
-            vocabulary=vocabulary,
-            cache_dir=cache_dir,
-        )
+    def load(self) -> None:
+        model, device, batch_size = self.model_name, self.requested_device, self.batch_size
         from faster_whisper import BatchedInferencePipeline, WhisperModel
         from faster_whisper.utils import available_models
 

@@ -59,26 +59,8 @@ def load_checkpoint(path: Path, device: str) -> Any:
 class OpenAIWhisperTranscriber(Transcriber):
     engine = "openai-whisper"
 
-    def __init__(
-        self,
-        model: str = "tiny.en",
-        *,
-        device: str = "auto",
-        beam_size: int = 5,
-        batch_size: int = 8,
-        language: str = "en",
-        vocabulary: list[str] | None = None,
-        cache_dir: Path | None = None,
-    ) -> None:
-        super().__init__(
-            model,
-            device=device,
-            beam_size=beam_size,
-            batch_size=batch_size,
-            language=language,
-            vocabulary=vocabulary,
-            cache_dir=cache_dir,
-        )
+    def load(self) -> None:
+        model, device = self.model_name, self.requested_device
         try:
             import whisper
         except ImportError:

@@ -75,8 +75,7 @@ def name_speaker(meeting_id: int, label: str, raw_name: object) -> SpeakerInfo:
     with s.writer() as catalog:
         index = open_index(s.settings, catalog, s.embedder)
         try:
-            # On SQLite the name and the relabelled passages land in one transaction.
-            catalog.speakers.name(meeting_id, label, name, relabel=index.store.rename_speaker)
+            index.name_speaker(meeting_id, label, name)
         finally:
             index.close()
         return next(sp for sp in catalog.speakers.speakers(meeting_id) if sp.label == label)
