@@ -26,7 +26,9 @@ class Settings:
     language: str = "en"
     device: str = "auto"
     # 0 means the sequential pipeline; >1 uses faster-whisper's batched one.
-    batch_size: int = 8
+    # 16 windows a batch ran 8 minutes of the long meeting 1.1-1.2x faster
+    # than 8 with the same words (WER 0.0597 both), for 400 MB more memory.
+    batch_size: int = 16
     beam_size: int = 5
     # Use a video's own captions instead of Whisper: "never" (default: Whisper
     # times words exactly, live captions lag), "auto" (human-made subtitles
