@@ -553,6 +553,35 @@ def db_upgrade(settings: Settings) -> None:
         click.echo(line)
 
 
+@db.command("jobs")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+@_fail_cleanly
+def db_jobs(settings: Settings, as_json: bool) -> None:
+    """List the queue's jobs: what each does, whether it is waiting (todo),
+    running (doing), succeeded or failed, its attempts and its last error.
+
+    \b
+    Example:
+      ONRECORD_DATABASE_URL=postgresql://onrecord@db/onrecord onrecord db jobs
+    """
+    from dataclasses import asdict
+
+    from onrecord.worker import job_states
+
+    jobs = job_states(settings)
+    if as_json:
+        click.echo(json.dumps({"jobs": [asdict(j) for j in jobs]}, indent=2))
+        return
+    for j in jobs:
+        error = f"  ({j.last_error.splitlines()[0][:80]})" if j.last_error else ""
+        click.echo(f"{j.id:>6} {j.task:9} {j.status:9} tries {j.attempts}  {j.fence_key}{error}")
+    counts = {
+        status: sum(j.status == status for j in jobs) for status in ("todo", "doing", "succeeded", "failed")
+    }
+    click.echo(", ".join(f"{n} {status}" for status, n in counts.items()))
+
+
 @cli.command()
 @click.argument("sources", nargs=-1, required=True)
 @click.option("--body", help="The council or board that met (overrides the source's channel).")

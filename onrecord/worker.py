@@ -24,7 +24,7 @@ from typing import Any
 
 from catalog import OnRecordError, Settings, load_settings
 from catalog.db import open_catalog
-from onrecord.jobs import Claim, JobQueue, LostClaim, Task, run_workers
+from onrecord.jobs import Claim, JobQueue, JobState, LostClaim, Task, run_workers
 
 QUEUE = "default"
 TASKS = "onrecord.worker:tasks"
@@ -109,6 +109,16 @@ def enqueue_recordings(settings: Settings, recordings: list[Recording]) -> list[
             key = f"discover:{source}" if task == "discover" else recording_key(source)
             found.append((r.source, queue.enqueue(task, _args(r), key, QUEUE)))
         return found
+    finally:
+        queue.close()
+
+
+def job_states(settings: Settings) -> list[JobState]:
+    """Every job in the queue, oldest first: what it does, how it stands,
+    its attempts and its last error."""
+    queue = JobQueue(need_postgres(settings, "onrecord db jobs"))
+    try:
+        return queue.jobs()
     finally:
         queue.close()
 

@@ -251,11 +251,12 @@ def test_the_nightly_run_queues_and_a_worker_discovers(
     assert meeting["status"] == "indexed" and meeting["body"] == "Test Council"
     found = archive.json("search", "ask not what your country can do for you", "--json")["results"]
     assert found and found[0]["meeting_id"] == meeting["id"]
-    with psycopg.connect(pg_url, autocommit=True) as db:
-        states = sorted(db.execute("SELECT task, status FROM jobs").fetchall())
-    assert states == [
+    jobs = archive.json("db", "jobs", "--json")["jobs"]
+    assert sorted((j["task"], j["status"]) for j in jobs) == [
         ("alerts", "succeeded"),
         ("alerts", "succeeded"),
         ("discover", "succeeded"),
         ("ingest", "succeeded"),
     ]
+    listed = archive.run("db", "jobs")
+    assert listed.output.splitlines()[-1] == "0 todo, 0 doing, 4 succeeded, 0 failed", listed.output
