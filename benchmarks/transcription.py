@@ -99,7 +99,7 @@ CONFIGS: list[tuple[str, str, dict[str, Any], bool]] = [
     ("anchor: beam 5, no VAD", "openai-whisper", {"beam_size": 5}, True),
     ("default", "faster-whisper", {}, False),
     ("default", "faster-whisper", {}, True),
-    ("batches of 8 windows (the default before)", "faster-whisper", {"batch_size": 8}, False),
+    ("batches of 16 windows", "faster-whisper", {"batch_size": 16}, False),
     ("batches of 32 windows", "faster-whisper", {"batch_size": 32}, False),
     ("windows packed full (regions cut)", "faster-whisper", {"pack_cuts": True}, False),
     ("greedy", "faster-whisper", {"beam_size": 1}, False),

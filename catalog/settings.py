@@ -26,9 +26,10 @@ class Settings:
     language: str = "en"
     device: str = "auto"
     # 0 means the sequential pipeline; >1 uses faster-whisper's batched one.
-    # 16 windows a batch ran 8 minutes of the long meeting 1.1-1.2x faster
-    # than 8 with the same words (WER 0.0597 both), for 400 MB more memory.
-    batch_size: int = 16
+    # 16 or 32 windows a batch ran 8-20 minutes of speech alone 1.1-1.2x
+    # faster with the same words, but the whole 3-hour meeting (diarizer and
+    # playback encoder beside it) took as long and 700 MB more memory.
+    batch_size: int = 8
     beam_size: int = 5
     # Use a video's own captions instead of Whisper: "never" (default: Whisper
     # times words exactly, live captions lag), "auto" (human-made subtitles

@@ -41,7 +41,7 @@ class Transcriber(ABC):
         *,
         device: str = "auto",
         beam_size: int = 5,
-        batch_size: int = 16,
+        batch_size: int = 8,
         language: str = "en",
         vocabulary: list[str] | None = None,
         cache_dir: Path | None = None,
