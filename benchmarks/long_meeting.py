@@ -281,7 +281,9 @@ def searchable(home: Path) -> str:
             text=True,
         ).stdout
         results = json.loads(out)["results"]
-        found.append(f"{query!r}: {'yes' if results and query.split()[-1] in results[0]['text'] else 'no'}")
+        # "Printing, in the only sense…": the last word, in any case.
+        hit = bool(results) and query.split()[-1].lower() in results[0]["text"].lower()
+        found.append(f"{query!r}: {'yes' if hit else 'no'}")
     return "; ".join(found)
 
 
