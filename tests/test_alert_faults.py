@@ -20,7 +20,7 @@ import pytest
 from catalog import Catalog, Meeting, load_settings
 from catalog.migrations import apply_migrations
 from search.alerts import ALERT_MIGRATIONS, MAX_ATTEMPTS, AlertBook
-from tests.conftest import run
+from tests.conftest import run, shared
 from tests.outbox import alert_rows, hit, legacy, queue_alerts
 from tests.receivers import Mailbox, RawServer, Receiver
 
@@ -239,7 +239,7 @@ def test_alerts_check_ingest_and_reindex_wait_for_a_nightly_run(home: Path, mail
     with Receiver(delay=0.1) as hook:
         queue_alerts(home, [f"webhook:{hook.url()}"] * 8)
         with run_lock(home):
-            for args in (["alerts", "check"], ["ingest", "meeting.mp4"], ["reindex"]):
+            for args in (["alerts", "check"], ["ingest", str(shared("speech/jfk.flac"))], ["reindex"]):
                 result = run(home, *args)
                 assert result.exit_code == 3 and "Another run is in progress" in result.output, args
         assert hook.received == []
