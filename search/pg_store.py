@@ -427,21 +427,17 @@ class PgStore(Store):
 
     @translate_outages
     def term_counts(self, terms: list[str]) -> tuple[int, dict[str, int]]:
-        """The number of passages, and how many match each FTS5 expression
-        (``"word"``, ``"word" OR "words"``), counting no further than the
-        posting budget, as on SQLite: a common word costs no more than a rare one."""
+        """The number of passages, and about how many match each FTS5
+        expression (``"word"``, ``"word" OR "words"``), no further than the
+        posting budget, as on SQLite. Read from the term statistics, not by
+        matching: counting the matches of a common word at a million chunks
+        took 100-300 ms a word. An OR counts its terms' passages together
+        and a phrase its rarest word's, so a count may overstate, never
+        understate, how many passages match."""
         counts = {}
         for term in terms:
-            tsq = TsQuery(term)
-            if not tsq.terms:
-                counts[term] = 0
-                continue
-            row = self.conn.execute(
-                f"SELECT count(*) FROM (SELECT 1 FROM chunks WHERE model_id = %s AND words @@ {tsq.sql}"
-                f" LIMIT {POSTING_BUDGET + 1}) m",
-                [self.model, *tsq.params],
-            ).fetchone()
-            counts[term] = int(row[0]) if row else 0
+            found = self._frequencies(TsQuery(term))
+            counts[term] = min(sum(found), POSTING_BUDGET + 1)
         return self.vector_count(), counts
 
     def _words(self, q: SearchQuery, depth: int = CANDIDATES) -> list[tuple[int, float]]:
