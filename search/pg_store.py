@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import re
 import struct
-import threading
 from collections.abc import Callable, Iterator
-from concurrent import futures
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -149,11 +147,6 @@ def _filters(q: SearchQuery) -> tuple[str, list[object]]:
     return "".join(f" AND {s}" for s in sql), params
 
 
-# Threads that run stores' dense retrievers beside their keyword ones; each
-# search waits for its own, so a few serve every request thread.
-_BESIDE = futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="pg-dense")
-
-
 class PgStore(Store):
     """Chunks and vectors in PostgreSQL, through one connection of its own
     (reopened after a server restart) to the database at ``url``. The
@@ -165,11 +158,7 @@ class PgStore(Store):
         """``dim`` may be a function (loading the embedding model), called
         only when the model has no vectors here yet. Without ``migrate``
         an old schema is refused with a word about ``onrecord db upgrade``."""
-        self._main = PgConnection(url)
-        # The dense retriever runs beside the keyword one on a second
-        # connection (see ``search``); a thread uses it while ``_local`` says so.
-        self._side = PgConnection(url)
-        self._local = threading.local()
+        self.db = PgConnection(url)
         self.model_id = model_id
         if migrate:
             require_extension(self.db.conn, "vector", "0.8.0")
@@ -178,22 +167,16 @@ class PgStore(Store):
             check_schema(self.db.conn, "search_pg", PG_MIGRATIONS)
         known = self.db.conn.execute("SELECT dim FROM vector_models WHERE model = %s", (model_id,)).fetchone()
         self.dim = int(known[0]) if known else dim() if callable(dim) else dim
-        self._main.setup = self._side.setup = self._adapt
+        self.db.setup = self._adapt
         self._adapt(self.db.conn)
         self.model = self._register_model()
-
-    @property
-    def db(self) -> PgConnection:
-        """This thread's connection: the side one inside ``_dense_beside``."""
-        return getattr(self._local, "db", self._main)
 
     @property
     def conn(self) -> psycopg.Connection:
         return self.db.conn
 
     def close(self) -> None:
-        self._main.close()
-        self._side.close()
+        self.db.close()
 
     def _adapt(self, conn: psycopg.Connection) -> None:
         oid = conn.execute("SELECT 'halfvec'::regtype::oid").fetchone()
@@ -413,23 +396,9 @@ class PgStore(Store):
         """Each retriever's ranking, ``depth`` deep (CANDIDATES unless a
         section filter above the store asks for more)."""
         depth = depth or CANDIDATES
-        if query_vector is None:
-            return {"bm25": self._words(query, depth), "dense": []}
-        # Side by side on two connections: the server works on both at once,
-        # so a search waits for the slower retriever, not for the two in turn.
-        beside = _BESIDE.submit(self._dense_beside, query, query_vector, depth)
-        try:
-            bm25 = self._words(query, depth)
-        finally:
-            futures.wait([beside])  # the side connection is free again before anything else
-        return {"bm25": bm25, "dense": beside.result()}
-
-    def _dense_beside(self, query: SearchQuery, vector: np.ndarray, depth: int) -> list[tuple[int, float]]:
-        self._local.db = self._side
-        try:
-            return translate_outages(PgStore.dense)(self, query, vector, depth)
-        finally:
-            del self._local.db
+        ranked: Ranked = {"bm25": self._words(query, depth)}
+        ranked["dense"] = self.dense(query, query_vector, depth) if query_vector is not None else []
+        return ranked
 
     @translate_outages
     def generation(self) -> int:
