@@ -47,6 +47,8 @@ log = logging.getLogger("onrecord.jobs")
 LEASE_SECONDS = 60.0
 BACKOFF_SECONDS = 30.0
 MAX_ATTEMPTS = 3
+# Tells a worker process which `onrecord worker` started it.
+PARENT_ENV = "ONRECORD_WORKER_PARENT"
 
 JOB_MIGRATIONS: list[tuple[int, str]] = [
     (
@@ -415,7 +417,8 @@ def run_workers(
         str(int(until_idle)),
         str(lease),
     ]
-    procs = [subprocess.Popen(command, env=env) for _ in range(concurrency)]
+    child_env = {**(env if env is not None else os.environ), PARENT_ENV: str(os.getpid())}
+    procs = [subprocess.Popen(command, env=child_env) for _ in range(concurrency)]
 
     def forward(signum: int, _frame: object) -> None:
         for p in procs:
@@ -429,6 +432,24 @@ def run_workers(
             signal.signal(s, handler)
 
 
+def _die_with_parent() -> None:
+    """End this worker process when the ``onrecord worker`` that started it
+    is killed outright: kill -9 leaves it no chance to pass SIGTERM on, and
+    a user who killed the worker expects its work to stop. The job then goes
+    to another worker once its lease runs out, as a lost machine's does."""
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    parent = os.environ.get(PARENT_ENV)
+    if parent and os.getppid() != int(parent):  # it died before the line above
+        sys.exit(1)
+
+
 def _main(argv: list[str]) -> None:
     """One worker process: ``python -m onrecord.jobs URL MODULE:FUNCTION
     QUEUES UNTIL_IDLE LEASE``; a short lease also means quick polls and
@@ -436,6 +457,7 @@ def _main(argv: list[str]) -> None:
     import importlib
     import signal
 
+    _die_with_parent()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s[%(process)d] %(message)s")
     url, tasks, queues, until_idle, lease = argv
     module, _, function = tasks.partition(":")

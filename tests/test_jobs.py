@@ -178,3 +178,37 @@ def test_a_stopped_worker_hands_its_job_back(pg_url: str, queue: JobQueue) -> No
     assert worker.wait(timeout=30) == 0
     (state,) = queue.jobs()
     assert (state.status, state.attempts) == ("todo", 0)
+
+
+def test_killing_the_worker_command_outright_stops_its_processes(pg_url: str, queue: JobQueue) -> None:
+    """`onrecord worker` runs its jobs in child processes; kill -9 of the
+    command (all a user sees) leaves it no chance to stop them, so each
+    child dies with it rather than working on unseen. Its job goes to
+    another worker once the lease runs out, as a lost machine's does."""
+    job = queue.enqueue("publish", {"meeting_id": 1, "seconds": 60}, "recording:1")
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from onrecord.jobs import run_workers;"
+            " run_workers(sys.argv[1], 'tests.job_doubles:tasks', 1, ['default'], False, 20.0)",
+            pg_url,
+        ],
+        cwd=ROOT,
+        stderr=subprocess.DEVNULL,
+    )
+    assert wait_for(lambda: any(e[0] == job and e[2] == "started" for e in events(pg_url)), 30)
+    (child,) = {pid for j, pid, event in events(pg_url) if j == job and event == "started"}
+    assert child != parent.pid
+    parent.kill()
+    parent.wait()
+
+    def gone() -> bool:
+        try:
+            return "State:\tZ" in Path(f"/proc/{child}/status").read_text()  # dead, not yet reaped
+        except FileNotFoundError:
+            return True
+
+    assert wait_for(gone, 10), "the worker process outlived the command that started it"
+    (state,) = queue.jobs()
+    assert (state.status, state.attempts) == ("doing", 1), "left for another worker after the lease"
