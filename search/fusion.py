@@ -264,10 +264,16 @@ class _Repeats:
     def __init__(self) -> None:
         self.holders: dict[tuple[str, ...], list[int]] = {}
         self.sizes: list[int] = []
+        # The same words again (a statement read at every meeting) are
+        # known without counting shingles, which costs most of a fold.
+        self.texts: set[str] = set()
 
     def repeats(self, text: str) -> bool:
         """Whether ``text`` repeats one seen before; if not, remember it."""
-        words = WORDS.findall(text.lower())
+        same = " ".join(text.lower().split())
+        if same in self.texts:
+            return True
+        words = WORDS.findall(same)
         shingles = set(zip(*(words[i:] for i in range(SHINGLE)), strict=False)) or {tuple(words)}
         shared: dict[int, int] = {}
         for shingle in shingles:
@@ -277,6 +283,7 @@ class _Repeats:
             if count >= REPEAT_SHARE * min(len(shingles), self.sizes[other]):
                 return True
         me = len(self.sizes)
+        self.texts.add(same)
         self.sizes.append(len(shingles))
         for shingle in shingles:
             self.holders.setdefault(shingle, []).append(me)

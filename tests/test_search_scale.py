@@ -4,6 +4,7 @@ Both are checked against the exact path on a small real store."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 from catalog import Catalog, Meeting
 from search import SearchIndex, SearchQuery
 from search.embed import Embedder
+from search.store import _rowid_in
 from search.vectors import int8_path
 from tests.conftest import shared
 from transcribe.captions import read_captions
@@ -87,6 +89,17 @@ def test_filters_as_chunk_ranges_match_the_joined_filters(
             assert ranges == joined, (filters, text)
     found = index.search(SearchQuery("council", body="Oakland City Council", since="2022-01-01", limit=20))
     assert found and {(h.body, h.meeting_date) for h in found} == {("Oakland City Council", "2023-09-12")}
+
+
+def test_a_filter_over_many_meetings_tests_each_match_against_few_ranges() -> None:
+    """A body's hundred meetings are a hundred ranges; the SQL finds a
+    match's range by halving, and holds exactly where a range holds."""
+    ranges = [(10 * i, 10 * i + 3 + i % 5) for i in range(37)][::-1]  # newest first, as filters give
+    clause, params = _rowid_in(ranges, "n")
+    assert clause.count("CASE") == 36 and clause.count("(n >=") == 37
+    numbers = "WITH RECURSIVE s(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM s WHERE n < 400)"
+    held = sqlite3.connect(":memory:").execute(f"{numbers} SELECT n FROM s WHERE {clause}", params)
+    assert [n for (n,) in held] == sorted(n for first, end in ranges for n in range(first, end))
 
 
 def test_keyword_matches_fall_into_their_own_meetings(
