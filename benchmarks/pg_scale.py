@@ -29,7 +29,7 @@ import numpy as np
 
 from benchmarks.common import ROOT, percentile, shared, write_results
 from benchmarks.retrieval import CachedEmbedder, load
-from benchmarks.scale import CHUNKS_PER_MEETING, QUERIES, SIZES
+from benchmarks.scale import CHUNKS_PER_MEETING, FILTER, QUERIES, SIZES, WARM_QUERIES
 from catalog import Catalog, Chunk, Meeting
 from catalog.pg import connect
 from search import SearchIndex, SearchQuery
@@ -49,12 +49,9 @@ SERVER = {
     "synchronous_commit": "off",
     "max_wal_size": "8GB",
 }
-FILTER = {"body": "Council 3", "since": "2018-01-01"}
 WEEK_HOURS = 7 * 24
 BACKLOG = 140_000
 MEAN_RECORDING_HOURS = 2.0
-# Other QMSum queries searched before the measured ones (see ``measure``).
-WARM_QUERIES = 100  # assumption: council meetings run 1-4 hours
 
 
 @contextmanager
