@@ -329,8 +329,13 @@ RETRIEVERS = {
     "dense alone, MiniLM (store)": _alone("dense"),
     "hybrid: SearchIndex.search": _served,
 }
-# The diagnostic: the same hybrid hits judged by their whole chunk.
-DIAGNOSTIC = {"hybrid, whole chunk judged": lambda i, t, v, d: _served(i, t, v, d, whole=True)}
+# The diagnostic: the same hybrid hits judged by their whole chunk;
+# and the dense side alone on the vector search uses (a described remark's
+# reporting clause weighed down, SearchIndex.query_vector).
+DIAGNOSTIC = {
+    "hybrid, whole chunk judged": lambda i, t, v, d: _served(i, t, v, d, whole=True),
+    "dense alone, search's query vector": lambda i, t, v, d: _alone("dense")(i, t, i.query_vector(t), d),
+}
 
 
 def run(index: SearchIndex, queries: list[Query], docs: list[Document]) -> dict[str, list[list[Result]]]:

@@ -20,7 +20,7 @@ from search.embed import BUNDLED, Embedder, get_embedder
 from search.fusion import Ranked, fuse
 from search.links import deep_link
 from search.match import STRONG, QueryWord, query_words, strengths
-from search.query import SearchQuery, content_items, is_strict
+from search.query import SearchQuery, content_items, is_strict, reported_remark
 from search.quotes import Quote, chunk_sentences, pick_quote
 from search.storage import CANDIDATES, SECTION_DEPTH, Store
 from search.store import SQLiteStore
@@ -165,7 +165,7 @@ class SearchIndex:
         meeting, place, speaker and text), each retriever's list and the
         query's weighted words."""
         if vector is None:
-            vector = self.embedder.embed_batch([query.text])[0]
+            vector = self.query_vector(query.text)
         if query.section is None:
             ranked = self.store.search(query, vector)
         else:
@@ -201,9 +201,22 @@ class SearchIndex:
             return []
         return query_words(groups, passages, {item: counts[e] for item, e in either.items()})
 
+    def query_vector(self, text: str) -> np.ndarray:
+        """The query's meaning for the dense side. A remark described as
+        "<someone> said <remark>" is the mean of the whole query and the
+        remark alone: the reporting clause says who spoke, which the passage
+        rarely repeats, and pulls the vector towards talk about speakers (on
+        the judged set's tune half, dense hit@10 on paraphrased remarks 0.500
+        with the whole query, 0.526 with the mean and a higher MRR)."""
+        remark = reported_remark(text)
+        if remark is None:
+            return self.embedder.embed_batch([text])[0]
+        both = self.embedder.embed_batch([text, remark]).sum(axis=0)
+        return (both / np.linalg.norm(both)).astype(np.float32)
+
     def search(self, query: SearchQuery) -> list[Hit]:
         self.check(query)
-        vector = self.embedder.embed_batch([query.text])[0]
+        vector = self.query_vector(query.text)
         needed = DATE_ORDER_POOL if query.order == "date" else query.offset + query.limit
         ranking = self.rank(query, vector, keep=needed)
         fused, chunks = ranking.fused, ranking.chunks

@@ -202,6 +202,41 @@ def is_strict(text: str) -> bool:
     return any(kind in ("phrase", "prefix") or item in ("AND", "NOT") for item, kind in _parts(text))
 
 
+# "<someone> said (that) <the remark>": how a reporter describes what was
+# said. The reporting clause is about the telling, not what was told, and
+# dilutes the remark's meaning (search/index.py ``query_vector``).
+REPORTED = re.compile(
+    r"^\s*(?:[\w'’.,()-]+\s+){1,8}?(?:"
+    r"said|says|say|saying|told|tells|asked|asks|argued|argues|complained|complains|claimed|claims|"
+    r"warned|warns|explained|explains|stressed|stresses|noted|notes|insisted|insists|admitted|admits|"
+    r"suggested|suggests|promised|promises|urged|urges|recalled|recalls|described|describes|listed|"
+    r"lists|revealed|reveals|announced|announces|reported|reports|mentioned|mentions|testified|"
+    r"testifies|added|adds|agreed|agrees|objected|objects|thinks|thought|believes|believed|feels|felt|"
+    r"pointed out|points out|worried|worries|wondered|wonders|compared|compares|mocked|mocks"
+    r")\s+(?:that\s+)?",
+    re.IGNORECASE,
+)
+REMARK_WORDS = 4
+# "What did the minister say about …?" asks about a topic; it describes no remark.
+QUESTION = re.compile(
+    r"^\s*(?:what|how|why|when|where|who|whom|whose|which|did|does|do|is|are|was|were)\b", re.IGNORECASE
+)
+
+
+def reported_remark(text: str) -> str | None:
+    """What a query says was said, when it reads "<someone> said <remark>":
+    "a pastor said the raids kept families home from church" gives "the
+    raids kept families home from church". None for questions, typed
+    keywords (phrases, operators) and anything else."""
+    if is_strict(text) or QUESTION.match(text) or text.rstrip().endswith("?"):
+        return None
+    found = REPORTED.match(text)
+    if found is None:
+        return None
+    remark = text[found.end() :].strip()
+    return remark if len(remark.split()) >= REMARK_WORDS else None
+
+
 def content_items(text: str) -> list[str]:
     """The FTS5 items of a query's content: its words, compounds, phrases
     and prefixes, less operators, what it excludes, and (unless nothing else

@@ -106,7 +106,7 @@ def timeline(index: Any, query: SearchQuery, per: str | None = None) -> Timeline
     filters, and the same checks, as its ``search``."""
     index.check(query)
     store = index.store
-    vector = index.embedder.embed_batch([query.text])[0]
+    vector = index.query_vector(query.text)
     # The meaning retriever alone (its ranking's keyword half is not needed).
     comment = index.public_comment_chunks() if query.section else None
     depth = SECTION_DEPTH if comment is not None else CANDIDATES

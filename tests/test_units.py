@@ -13,7 +13,7 @@ from catalog.formats import clock
 from ingest import date_in_text
 from search.chunking import chunk_segments
 from search.links import deep_link
-from search.query import fts_expression
+from search.query import fts_expression, reported_remark
 
 HOSTILE = [
     "call the roll",
@@ -83,6 +83,21 @@ def test_fts_expressions_keep_the_users_intent(fts: sqlite3.Connection) -> None:
     assert sorted(rows("roll ICE")) == [1, 2]  # plain words are OR-ed
     assert rows("police NOT immigration") == []
     assert rows("roll AND clerk") == [1]
+
+
+def test_a_described_remark_is_read_apart_from_who_said_it() -> None:
+    """The dense side weighs the remark itself (SearchIndex.query_vector)."""
+    assert reported_remark("police chief says officers won't help immigration agents") == (
+        "officers won't help immigration agents"
+    )
+    assert reported_remark("a pastor said that the raids kept families home from church") == (
+        "the raids kept families home from church"
+    )
+    # Questions about what someone said, typed keywords and short leftovers are left whole.
+    assert reported_remark("What did the mayor say about the police budget and overtime?") is None
+    assert reported_remark('the chief said "no cooperation with ICE agents at all"') is None
+    assert reported_remark("the clerk said yes") is None
+    assert reported_remark("affordable housing near the new transit station") is None
 
 
 def _segment(start: float, text: str, speaker: str | None = None) -> Segment:
