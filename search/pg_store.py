@@ -30,6 +30,7 @@ from catalog.errors import QueryError
 from catalog.pg import PgConnection, apply_migrations, check_schema, require_extension, translate_outages
 from catalog.types import Chunk
 from search import pg_words as words
+from search import variants
 from search.fusion import Ranked
 from search.pg_words import TEXT_SEARCH, TsQuery
 from search.query import SearchQuery, fts_expression, or_terms
@@ -104,6 +105,28 @@ PG_MIGRATIONS: list[tuple[int, str]] = [
         ALTER TABLE vector_models ADD COLUMN generation bigint NOT NULL DEFAULT 0;
         """,
     ),
+    (
+        3,
+        """
+        -- The spellings codes and names take in transcripts, as on SQLite
+        -- (search/variants.py); roster marks names of people who spoke.
+        CREATE TABLE term_variants (
+            model_id integer NOT NULL REFERENCES vector_models(id) ON DELETE CASCADE,
+            key text COLLATE "C" NOT NULL,
+            variant text NOT NULL,
+            roster boolean NOT NULL DEFAULT false,
+            PRIMARY KEY (model_id, key, variant)
+        );
+        -- Meetings indexed before the table existed: a store that migrates
+        -- reads their variants in, one meeting per transaction.
+        CREATE TABLE term_variants_todo (
+            model_id integer NOT NULL,
+            meeting_id bigint NOT NULL,
+            PRIMARY KEY (model_id, meeting_id)
+        );
+        INSERT INTO term_variants_todo SELECT DISTINCT model_id, meeting_id FROM chunks;
+        """,
+    ),
 ]
 
 COPY_TYPES = ["int4", "int8", "int4", "float8", "float8", "text", "text", "text", "text"]
@@ -147,7 +170,7 @@ def _filters(q: SearchQuery) -> tuple[str, list[object]]:
     return "".join(f" AND {s}" for s in sql), params
 
 
-class PgStore(Store):
+class PgStore(Store, variants.VariantTable):
     """Chunks and vectors in PostgreSQL, through one connection of its own
     (reopened after a server restart) to the database at ``url``. The
     meeting's body and date ride on each chunk, so filters need no join."""
@@ -170,6 +193,10 @@ class PgStore(Store):
         self.db.setup = self._adapt
         self._adapt(self.db.conn)
         self.model = self._register_model()
+        self._spelled: dict[str, list[str]] = {}  # spellings per query item, at _spelled_at
+        self._spelled_at = -1
+        if migrate:
+            self._fill_variants()
 
     @property
     def conn(self) -> psycopg.Connection:
@@ -253,6 +280,7 @@ class PgStore(Store):
             self._forget(meeting_id)
             self._insert(meeting_id, chunks, vectors, body, date)
             self._count_terms(meeting_id, +1)
+            self._add_variants([c.text for c in chunks], [c.speaker or "" for c in chunks])
             self.conn.execute(
                 "INSERT INTO indexed_meetings (meeting_id, model_id, version) VALUES (%s, %s, %s)",
                 (meeting_id, self.model, version),
@@ -308,6 +336,46 @@ class PgStore(Store):
         if sign < 0:
             self.conn.execute("DELETE FROM term_stats WHERE model_id = %s AND chunks <= 0", (self.model,))
 
+    def _add_variants(self, texts: list[str], roster: list[str]) -> None:
+        """File the texts' codes (as written: PostgreSQL's parser splits them
+        its own way) and names under their keys; in key order, so that
+        concurrent writers never deadlock."""
+        rows = dict.fromkeys(variants.vocabulary(texts, as_written=True), False)
+        names = dict.fromkeys(r for r in roster if r)
+        rows.update(dict.fromkeys(variants.vocabulary(names, as_written=True), True))
+        ordered = sorted(rows.items())
+        self.conn.execute(
+            "INSERT INTO term_variants (model_id, key, variant, roster)"
+            " SELECT %s, k, v, r FROM unnest(%s::text[], %s::text[], %s::bool[]) AS t(k, v, r) ORDER BY k, v"
+            " ON CONFLICT (model_id, key, variant)"
+            " DO UPDATE SET roster = term_variants.roster OR excluded.roster",
+            (self.model, [k for (k, _), _ in ordered], [v for (_, v), _ in ordered], [r for _, r in ordered]),
+        )
+
+    def _fill_variants(self) -> None:
+        """Read in the variants of meetings indexed before the table existed,
+        one meeting per transaction (so an interrupted upgrade resumes);
+        stores migrating at once share the work."""
+        while True:
+            with self.conn.transaction():
+                todo = self.conn.execute(
+                    "SELECT meeting_id FROM term_variants_todo WHERE model_id = %s"
+                    " LIMIT 1 FOR UPDATE SKIP LOCKED",
+                    (self.model,),
+                ).fetchone()
+                if todo is None:
+                    return
+                rows = self.conn.execute(
+                    "SELECT text, speaker FROM chunks WHERE model_id = %s AND meeting_id = %s",
+                    (self.model, todo[0]),
+                ).fetchall()
+                self._add_variants([r[0] for r in rows], [r[1] or "" for r in rows])
+                self.conn.execute(
+                    "DELETE FROM term_variants_todo WHERE model_id = %s AND meeting_id = %s",
+                    (self.model, todo[0]),
+                )
+                self._bump()
+
     def _forget(self, meeting_id: int) -> None:
         self._count_terms(meeting_id, -1)
         gone = self.conn.execute(
@@ -344,7 +412,7 @@ class PgStore(Store):
         """Forget this model's chunks, so that a reindex writes them all anew."""
         with self.conn.transaction():
             self.conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", (CHUNK_LOCK,))
-            for table in ("chunks", "indexed_meetings", "term_stats"):
+            for table in ("chunks", "indexed_meetings", "term_stats", "term_variants"):
                 self.conn.execute(f"DELETE FROM {table} WHERE model_id = %s", (self.model,))
             self.conn.execute("UPDATE vector_models SET chunks = 0 WHERE id = %s", (self.model,))
             self._bump()
@@ -426,6 +494,51 @@ class PgStore(Store):
         return frozenset(int(r[0]) for r in found)
 
     @translate_outages
+    def spellings(self, item: str) -> list[str]:
+        """As on SQLite (search/variants.py), remembered until the index changes."""
+        generation = self.generation()
+        if generation != self._spelled_at or len(self._spelled) > 10_000:
+            self._spelled, self._spelled_at = {}, generation
+        if item not in self._spelled:
+            self._spelled[item] = variants.spellings(item, self)
+        return list(self._spelled[item])
+
+    # -- the variants table, as variants.spellings asks it -----------------
+    def variants_of(self, key: str) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT variant FROM term_variants WHERE model_id = %s AND key = %s", (self.model, key)
+        )
+        return [r[0] for r in rows]
+
+    def codes_of_length(self, length: int) -> list[tuple[str, str]]:
+        rows = self.conn.execute(
+            "SELECT key, variant FROM term_variants WHERE model_id = %s"
+            " AND key > '#' AND key < '$' AND length(key) = %s",
+            (self.model, length),
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    def in_roster(self, key: str, word: str) -> bool:
+        row = self.conn.execute(
+            "SELECT 1 FROM term_variants WHERE model_id = %s AND key = %s AND variant = %s AND roster",
+            (self.model, key, word),
+        ).fetchone()
+        return row is not None
+
+    def keyed_under(self, prefix: str) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT variant FROM term_variants WHERE model_id = %s AND key >= %s AND key < %s",
+            (self.model, prefix, prefix + "\uffff"),
+        )
+        return [r[0] for r in rows]
+
+    def passages(self, term: str) -> int:
+        return min(sum(self._frequencies(TsQuery(term))), POSTING_BUDGET + 1)
+
+    def size(self) -> int:
+        return self.vector_count()
+
+    @translate_outages
     def term_counts(self, terms: list[str]) -> tuple[int, dict[str, int]]:
         """The number of passages, and about how many match each FTS5
         expression (``"word"``, ``"word" OR "words"``), no further than the
@@ -441,7 +554,7 @@ class PgStore(Store):
         return self.vector_count(), counts
 
     def _words(self, q: SearchQuery, depth: int = CANDIDATES) -> list[tuple[int, float]]:
-        expression = fts_expression(q.text)
+        expression = fts_expression(q.text, self.spellings)
         if expression is None:
             return []
         total = max(1, self.vector_count())
@@ -452,7 +565,7 @@ class PgStore(Store):
             # As on SQLite: a natural-language query keeps its rarest words
             # while their passages fit the budget; past that, the newest
             # passages are the ones scored.
-            terms = or_terms(q.text)
+            terms = or_terms(q.text, self.spellings)
             if terms and len(terms) == len(counts) > 1:
                 kept = words.affordable(counts)
                 tsq = TsQuery(" OR ".join(terms[i] for i in kept))
@@ -495,27 +608,28 @@ class PgStore(Store):
 
     def _frequencies(self, tsq: TsQuery) -> list[int]:
         """How many of this model's chunks hold each positive term: a
-        phrase as many as its rarest word, a prefix all its words together."""
-        out = []
-        for sql, params in tsq.terms:
-            row = None
-            if sql.startswith("to_tsquery"):
-                tree = self.conn.execute(f"SELECT querytree({sql})", params).fetchone()
-                stem = re.findall(r"'([^']*)'", tree[0] if tree else "")
-                if stem:
-                    row = self.conn.execute(
-                        "SELECT coalesce(sum(chunks), 0) FROM term_stats"
-                        " WHERE model_id = %s AND lexeme >= %s AND lexeme < %s",
-                        (self.model, stem[0], stem[0] + "\uffff"),
-                    ).fetchone()
-            else:
+        phrase as many as its rarest word, a prefix all its words together,
+        a word's spellings all of theirs."""
+        return [sum(self._frequency(sql, params) for sql, params in term) for term in tsq.spellings]
+
+    def _frequency(self, sql: str, params: list[object]) -> int:
+        row = None
+        if sql.startswith("to_tsquery"):
+            tree = self.conn.execute(f"SELECT querytree({sql})", params).fetchone()
+            stem = re.findall(r"'([^']*)'", tree[0] if tree else "")
+            if stem:
                 row = self.conn.execute(
-                    "SELECT coalesce(min(chunks), 0) FROM term_stats WHERE model_id = %s"
-                    f" AND lexeme = ANY(tsvector_to_array(to_tsvector('{TEXT_SEARCH}', %s)))",
-                    [self.model, *params],
+                    "SELECT coalesce(sum(chunks), 0) FROM term_stats"
+                    " WHERE model_id = %s AND lexeme >= %s AND lexeme < %s",
+                    (self.model, stem[0], stem[0] + "\uffff"),
                 ).fetchone()
-            out.append(int(row[0]) if row else 0)
-        return out
+        else:
+            row = self.conn.execute(
+                "SELECT coalesce(min(chunks), 0) FROM term_stats WHERE model_id = %s"
+                f" AND lexeme = ANY(tsvector_to_array(to_tsvector('{TEXT_SEARCH}', %s)))",
+                [self.model, *params],
+            ).fetchone()
+        return int(row[0]) if row else 0
 
     def dense(self, q: SearchQuery, vector: np.ndarray, depth: int | None = None) -> list[tuple[int, float]]:
         depth = CANDIDATES if depth is None else depth

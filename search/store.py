@@ -41,11 +41,6 @@ MAX_RANGES = 4_000
 # A filter allowing at most this many passages is searched range by range,
 # every match within it scored; a wider one goes through the posting budget.
 RANGE_SCAN = 100_000
-# A name's spellings widen a query only where both are rare: in at most
-# this many passages, or this share of a large store's (1 in RARE_SHARE).
-RARE_DOCS = 50
-RARE_SHARE = 2_000
-MAX_SPELLINGS = 8
 
 FILTER_SQL = (
     " AND (? IS NULL OR b.name = ? COLLATE NOCASE)"
@@ -81,7 +76,7 @@ def _filter_params(q: SearchQuery) -> list[object]:
     ]
 
 
-class SQLiteStore(Store):
+class SQLiteStore(Store, variants.VariantTable):
     @classmethod
     def beside(cls, catalog: Catalog, model_id: str, vectors_dir: Path | None = None) -> SQLiteStore:
         """The store in the catalog's own SQLite database, its vector files
@@ -341,47 +336,36 @@ class SQLiteStore(Store):
         return list(self._spelled[item])
 
     def _find_spellings(self, item: str) -> list[str]:
-        tokens = item.strip('"').lower().split()
-        joined = "".join(tokens)
-        if not self._has_variants:
-            return []
-        found = [
-            r[0]
-            for r in self.conn.execute("SELECT variant FROM term_variants WHERE key = ?", ("#" + joined,))
-        ]
-        if sum(ch.isdigit() for ch in joined) >= 3:
-            found += [
-                r[1]
-                for r in self.conn.execute(
-                    "SELECT key, variant FROM term_variants"
-                    " WHERE key > '#' AND key < '$' AND length(key) = ?",
-                    (len(joined) + 1,),
-                )
-                if variants.codes_close("#" + joined, r[0])
-            ]
-        if len(tokens) == 1 and (key := variants.name_key(joined)):
-            found += self._sounds_like(joined, key)
-        return ['"' + v + '"' for v in dict.fromkeys(found) if v != " ".join(tokens)][:MAX_SPELLINGS]
+        return variants.spellings(item, self) if self._has_variants else []
 
-    def _sounds_like(self, word: str, key: str) -> list[str]:
-        """Rare indexed words that may be ``word`` misheard, when ``word``
-        itself is rare in the index or a known name: a common word ("police")
-        keeps its meaning, and so does a common word like it ("place")."""
-        rare = max(RARE_DOCS, self.vector_count() // RARE_SHARE)
-        known = self.conn.execute(
+    # -- the variants table, as variants.spellings asks it -----------------
+    def variants_of(self, key: str) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT variant FROM term_variants WHERE key = ?", (key,))]
+
+    def codes_of_length(self, length: int) -> list[tuple[str, str]]:
+        rows = self.conn.execute(
+            "SELECT key, variant FROM term_variants WHERE key > '#' AND key < '$' AND length(key) = ?",
+            (length,),
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    def in_roster(self, key: str, word: str) -> bool:
+        row = self.conn.execute(
             "SELECT 1 FROM term_variants WHERE key = ? AND variant = ? AND roster = 1", (key, word)
         ).fetchone()
-        if not known and self._passages_with(f'"{word}"') > rare:
-            return []
-        prefix = key[:2]
-        candidates = [
-            r[0]
-            for r in self.conn.execute(
-                "SELECT variant FROM term_variants WHERE key >= ? AND key < ?", (prefix, prefix + "\uffff")
-            )
-            if variants.sounds_like(word, r[0])
-        ]
-        return [c for c in candidates if 0 < self._passages_with(f'"{c}"') <= rare]
+        return row is not None
+
+    def keyed_under(self, prefix: str) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT variant FROM term_variants WHERE key >= ? AND key < ?", (prefix, prefix + "\uffff")
+        )
+        return [r[0] for r in rows]
+
+    def passages(self, term: str) -> int:
+        return self._passages_with(term)
+
+    def size(self) -> int:
+        return self.vector_count()
 
     def has_speaker(self, speaker: str) -> bool:
         row = self.conn.execute(

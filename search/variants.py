@@ -2,7 +2,8 @@
 
 "287(g)" comes out as 287G, 287-G and 28-7G; "ICE" as "ice" and "I.C.E.";
 a sheriff's name in three spellings. FTS5 sees each as different tokens, so
-the index keeps a table of variants by key (``SQLiteStore`` owns it):
+the index keeps a table of variants by key (each store owns its own and
+answers ``VariantTable``'s few questions; ``spellings`` is the one rule):
 
 - codes, numbers with letters: the key is the lowercased letters and digits
   run together ("#287g", "#sb54"), the variant is the phrase FTS5 tokenises
@@ -21,6 +22,7 @@ index (misspellings are), and close in spelling as well as in sound.
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from functools import cache
 
@@ -38,17 +40,24 @@ DOTTED = re.compile(r"(?<![\w.])((?:[A-Za-z]\.){2,})(?!\w)")
 # Wet'suwet'en, COVID-19: one word to a reader, several tokens to FTS5.
 JOINED = re.compile(r"(?<![\w'’-])(?=[\w'’-]*[^\W\d_])\w+(?:['’-]\w+)+")
 NAME_MIN_LETTERS = 4
+# A name's spellings widen a query only where both are rare: in at most
+# this many passages, or this share of a large store's (1 in RARE_SHARE).
+RARE_DOCS = 50
+RARE_SHARE = 2_000
+MAX_SPELLINGS = 8
 
 
-def code_keys(text: str) -> list[tuple[str, str]]:
+def code_keys(text: str, as_written: bool = False) -> list[tuple[str, str]]:
     """``(key, phrase)`` for each code written in ``text``: the key joins its
-    letters and digits, the phrase is the FTS5 tokens of the written form."""
+    letters and digits, the phrase is the FTS5 tokens of the written form
+    or, ``as_written``, that form itself (lowercased) for a store whose
+    parser splits it its own way (PostgreSQL reads "28-7G" as 28, -7, g)."""
     found = []
     for pattern in (NUMBER_LETTER, LETTER_NUMBER, DOTTED, JOINED):
         for match in pattern.finditer(text):
             written = match.group(0)
             key = "#" + "".join(TOKEN.findall(written)).lower()
-            found.append((key, " ".join(TOKEN.findall(written)).lower()))
+            found.append((key, written.lower() if as_written else " ".join(TOKEN.findall(written)).lower()))
     return list(dict.fromkeys(found))
 
 
@@ -63,13 +72,13 @@ def name_key(word: str) -> str | None:
     return key or None
 
 
-def vocabulary(texts: Iterable[str]) -> set[tuple[str, str]]:
+def vocabulary(texts: Iterable[str], as_written: bool = False) -> set[tuple[str, str]]:
     """Every ``(key, variant)`` the texts hold, for the variants table."""
     from search.query import NOISE
 
     out: set[tuple[str, str]] = set()
     for text in texts:
-        out.update(code_keys(text))
+        out.update(code_keys(text, as_written))
         for word in {w.lower() for w in TOKEN.findall(text)}:
             if word not in NOISE:
                 key = name_key(word)
@@ -125,3 +134,55 @@ def codes_close(typed: str, candidate: str) -> bool:
         return False
     changed = [a for a, b in zip(typed, candidate, strict=True) if a != b]
     return len(changed) == 1 and changed[0].isdigit()
+
+
+class VariantTable(ABC):
+    """What ``spellings`` asks of a store's table of variants."""
+
+    @abstractmethod
+    def variants_of(self, key: str) -> list[str]:
+        """The variants filed under ``key``."""
+
+    @abstractmethod
+    def codes_of_length(self, length: int) -> list[tuple[str, str]]:
+        """``(key, variant)`` of every code key ("#…") ``length`` long."""
+
+    @abstractmethod
+    def in_roster(self, key: str, word: str) -> bool:
+        """Whether ``word`` is a known name (someone who spoke)."""
+
+    @abstractmethod
+    def keyed_under(self, prefix: str) -> list[str]:
+        """The variants of every key starting with ``prefix``."""
+
+    @abstractmethod
+    def passages(self, term: str) -> int:
+        """How many passages hold the FTS5 term (the count may stop at a cap)."""
+
+    @abstractmethod
+    def size(self) -> int:
+        """How many passages the store holds."""
+
+
+def spellings(item: str, table: VariantTable) -> list[str]:
+    """Other FTS5 items for a query's word or compound: the written forms
+    of its code, and rare words that sound like a rare or known name."""
+    tokens = item.strip('"').lower().split()
+    joined = "".join(tokens)
+    found = table.variants_of("#" + joined)
+    if sum(ch.isdigit() for ch in joined) >= 3:
+        found += [v for k, v in table.codes_of_length(len(joined) + 1) if codes_close("#" + joined, k)]
+    if len(tokens) == 1 and (key := name_key(joined)):
+        found += _sounds_like(joined, key, table)
+    return ['"' + v + '"' for v in dict.fromkeys(found) if v != " ".join(tokens)][:MAX_SPELLINGS]
+
+
+def _sounds_like(word: str, key: str, table: VariantTable) -> list[str]:
+    """Rare indexed words that may be ``word`` misheard, when ``word``
+    itself is rare in the index or a known name: a common word ("police")
+    keeps its meaning, and so does a common word like it ("place")."""
+    rare = max(RARE_DOCS, table.size() // RARE_SHARE)
+    if not table.in_roster(key, word) and table.passages(f'"{word}"') > rare:
+        return []
+    candidates = [c for c in table.keyed_under(key[:2]) if sounds_like(word, c)]
+    return [c for c in candidates if 0 < table.passages(f'"{c}"') <= rare]

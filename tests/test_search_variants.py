@@ -1,7 +1,8 @@
 """Words as Whisper writes them, and transcripts that loop: a code typed one
 way finds it written every other way, a name finds its misspellings, a
 common word keeps its meaning, and a repetition loop never reaches the
-first page. Real MiniLM, real SQLite FTS5."""
+first page. Real MiniLM, real SQLite FTS5, and the same spellings on a real
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from catalog import Catalog, Meeting
 from search import SearchIndex, SearchQuery
 from search.embed import Embedder
 from search.fusion import LOOP_SHARE, loop_share
+from search.pg_store import PG_MIGRATIONS, PgStore
 from search.schema import SQLITE_MIGRATIONS
 from search.variants import code_keys, sounds_like
 from tests.test_retrieval import TURNS, council_segments
@@ -145,4 +147,51 @@ def test_an_older_store_learns_its_spellings_on_upgrade(
         assert not any("28-7G" in t for t in keyword_texts(old, "287(g)"))
     upgraded = SearchIndex(catalog, "all-MiniLM-L6-v2", "http://app.example", embedder=minilm)
     assert any("28-7G" in t for t in keyword_texts(upgraded, "287(g)"))
+    catalog.close()
+
+
+def pg_index(catalog: Catalog, url: str, minilm: Embedder) -> SearchIndex:
+    model = "all-MiniLM-L6-v2"
+    return SearchIndex(catalog, model, "http://app.example", embedder=minilm, store=PgStore(url, model))
+
+
+@pytest.fixture
+def on_pg(tmp_path: Path, pg_url: str, minilm: Embedder) -> Iterator[SearchIndex]:
+    catalog = Catalog(tmp_path / "onrecord.db")
+    index = pg_index(catalog, pg_url, minilm)
+    yield index
+    index.close()
+    catalog.close()
+
+
+def test_postgresql_matches_the_same_spellings(on_pg: SearchIndex, index: SearchIndex) -> None:
+    _meeting(on_pg.catalog, on_pg, "regular", TURNS)
+    _meeting(on_pg.catalog, on_pg, "whispered", [*WHISPERED, LOOP])
+    for typed in ("287(g)", "287G"):
+        found = keyword_texts(on_pg, typed)
+        for written in ("287(g)", "287G", "28-7G", "287-G"):
+            assert any(written in text for text in found), (typed, written)
+    found = keyword_texts(on_pg, "Sheriff Hutchens")
+    assert any("Hutchins" in t for t in found) and any("Hutchings" in t for t in found)
+    assert any("I.C.E." in t for t in keyword_texts(on_pg, "ICE agents"))
+    # A word's spellings are one term: AND still needs both words.
+    both = keyword_texts(on_pg, "Hutchens AND deputies")
+    assert both == keyword_texts(index, "Hutchens AND deputies") and len(both) == 1
+    assert "Hutchins told the board that deputies" in both[0]
+
+
+def test_a_postgresql_store_learns_its_spellings_on_upgrade(
+    tmp_path: Path, pg_url: str, minilm: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog = Catalog(tmp_path / "onrecord.db")
+    with monkeypatch.context() as patch:
+        patch.setattr("search.pg_store.PG_MIGRATIONS", PG_MIGRATIONS[:2])
+        patch.setattr(PgStore, "_add_variants", lambda self, texts, roster: None)  # as the old code did
+        patch.setattr(PgStore, "_fill_variants", lambda self: None)
+        old = pg_index(catalog, pg_url, minilm)
+        _meeting(catalog, old, "whispered", WHISPERED)
+        old.close()
+    upgraded = pg_index(catalog, pg_url, minilm)
+    assert any("28-7G" in t for t in keyword_texts(upgraded, "287(g)"))
+    upgraded.close()
     catalog.close()
