@@ -316,7 +316,9 @@ class Pipeline:
             index = self.index
             before = dict(index.timings)
             with self._timed("index"), self.progress.count("embed chunks") as bar:
-                index.index_meeting(meeting.id, segments, progress=bar, fence=self.fence)
+                index.index_meeting(
+                    meeting.id, segments, progress=bar, fence=self.fence, vocabulary=self.profile.vocabulary
+                )
             for step, seconds in index.timings.items():  # chunking, embedding, storing
                 self.timings[step] = self.timings.get(step, 0.0) + seconds - before.get(step, 0.0)
             with self._timed("votes"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,9 +94,12 @@ class SearchIndex:
         segments: list[Segment],
         progress: Callable[[int, int], None] | None = None,
         fence: Callable[[Any], None] | None = None,
+        vocabulary: Sequence[str] = (),
     ) -> int:
         """``fence`` (a worker's claim, PostgreSQL only) runs inside the
-        publishing transaction and refuses it when the claim was lost."""
+        publishing transaction and refuses it when the claim was lost.
+        ``vocabulary`` (a source's configured words) joins the body's roster
+        of people: Whisper's misspellings of both are matched."""
         clock = time.perf_counter()
         chunks = chunk_segments(meeting_id, segments)
         clock = self._took("chunking", clock)
@@ -104,8 +107,17 @@ class SearchIndex:
         clock = self._took("embedding", clock)
         meeting = self.catalog.meeting(meeting_id)
         assert meeting is not None
+        people = self.catalog.persons.roster(meeting.body)
+        roster = [*vocabulary, *(name for p in people for name in (p.name, *p.aliases))]
         self.store.index_meeting(
-            meeting_id, chunks, vectors, self.version, body=meeting.body, date=meeting.date, fence=fence
+            meeting_id,
+            chunks,
+            vectors,
+            self.version,
+            body=meeting.body,
+            date=meeting.date,
+            fence=fence,
+            roster=roster,
         )
         self._took("storing", clock)
         return len(chunks)

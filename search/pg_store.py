@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -261,6 +261,7 @@ class PgStore(Store, variants.VariantTable):
         body: str = "",
         date: str | None = None,
         fence: Callable[[psycopg.Connection], None] | None = None,
+        roster: Sequence[str] = (),
     ) -> None:
         """Replace a meeting's chunks and vectors for this model in one
         transaction. ``body`` and ``date`` are the meeting's, kept for the
@@ -280,7 +281,7 @@ class PgStore(Store, variants.VariantTable):
             self._forget(meeting_id)
             self._insert(meeting_id, chunks, vectors, body, date)
             self._count_terms(meeting_id, +1)
-            self._add_variants([c.text for c in chunks], [c.speaker or "" for c in chunks])
+            self._add_variants([c.text for c in chunks], [c.speaker or "" for c in chunks] + list(roster))
             self.conn.execute(
                 "INSERT INTO indexed_meetings (meeting_id, model_id, version) VALUES (%s, %s, %s)",
                 (meeting_id, self.model, version),
@@ -427,6 +428,7 @@ class PgStore(Store, variants.VariantTable):
                 (new, meeting_id, old),
             )
             self._count_terms(meeting_id, +1)
+            self._add_variants([], [new])
             self._bump()
 
     # -- reading --------------------------------------------------------

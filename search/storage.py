@@ -7,7 +7,7 @@ between the SQLite store (search/store.py) and PostgreSQL's
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -92,13 +92,16 @@ class Store(ABC):
         body: str = "",
         date: str | None = None,
         fence: Callable[[Any], None] | None = None,
+        roster: Sequence[str] = (),
     ) -> None:
         """Replace a meeting's chunks and vectors in one transaction; a
         crash leaves the old ones or the new ones, never a mixture. A store
         that keeps the filters' facets on its rows (PostgreSQL) takes the
         meeting's ``body`` and ``date``; ``fence`` (a worker's claim) runs
         inside the publishing transaction and refuses it when the claim was
-        lost."""
+        lost. ``roster`` names the body's people and vocabulary: their
+        misspellings are matched like those of speakers' names
+        (search/variants.py)."""
 
     @abstractmethod
     def indexed_versions(self) -> dict[int, str]:

@@ -13,7 +13,7 @@ import json
 import re
 import sqlite3
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +139,7 @@ class SQLiteStore(Store, variants.VariantTable):
         body: str = "",
         date: str | None = None,
         fence: Callable[[Any], None] | None = None,
+        roster: Sequence[str] = (),
     ) -> None:
         """Replace a meeting's chunks and vectors in one transaction. Body
         and date are read from the catalog by join, and one machine's single
@@ -182,8 +183,8 @@ class SQLiteStore(Store, variants.VariantTable):
                         "INSERT INTO chunk_vectors (model, row, chunk_id, meeting_id) VALUES (?, ?, ?, ?)",
                         (self.model_id, first_row + offset, chunk.id, meeting_id),
                     )
-            if not same_chunks:
-                self._add_variants([c.text for c in chunks], [c.speaker or "" for c in chunks])
+            names = [c.speaker or "" for c in chunks] + list(roster)
+            self._add_variants([] if same_chunks else [c.text for c in chunks], names)
             self.conn.execute(
                 "INSERT INTO indexed_meetings (meeting_id, model, version) VALUES (?, ?, ?)",
                 (meeting_id, self.model_id, version),
@@ -285,14 +286,6 @@ class SQLiteStore(Store, variants.VariantTable):
         self._add_variants([], [new])
 
     # -- spellings ------------------------------------------------------
-    def add_roster(self, names: list[str]) -> None:
-        """Names of people and places a body's meetings mention (members,
-        staff, a configured vocabulary): their spellings in transcripts are
-        matched a little more freely (search/variants.py)."""
-        with transaction(self.conn):
-            self._add_variants([], names)
-        self._spelled.clear()
-
     def _add_variants(self, texts: list[str], roster: list[str]) -> None:
         if not self._has_variants:
             return

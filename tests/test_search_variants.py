@@ -195,3 +195,34 @@ def test_a_postgresql_store_learns_its_spellings_on_upgrade(
     assert any("28-7G" in t for t in keyword_texts(upgraded, "287(g)"))
     upgraded.close()
     catalog.close()
+
+
+def test_a_members_name_finds_its_misspellings_however_often_it_is_said(
+    tmp_path: Path, minilm: Embedder
+) -> None:
+    """Misspellings widen only a rare word, unless it is a known name: the
+    body's roster (and a source's vocabulary) make "Herbold" one, though the
+    clerk says it in every roll call."""
+    catalog = Catalog(tmp_path / "onrecord.db")
+    index = SearchIndex(catalog, "all-MiniLM-L6-v2", "http://app.example", embedder=minilm)
+    roll = []
+    for n in range(60):
+        roll += [
+            (
+                "Clerk",
+                f"On item {n} of the consent agenda, Councilmember Herbold votes aye, and so do the other"
+                " members present in the chamber this afternoon, with none opposed and none abstaining.",
+            ),
+            (
+                "Chair",
+                f"Thank you, madam clerk. Item {n} passes unanimously, and the clerk will now read the next"
+                " item into the record so that we can keep moving through this long agenda.",
+            ),
+        ]
+    misheard = ("Chair Okafor", "I second what Councilmember Herbald said about the levy.")
+    meeting_id = _meeting(catalog, index, "roll calls", [*roll, misheard])
+    assert not any("Herbald" in t for t in keyword_texts(index, "Herbold"))  # a common word, unwidened
+    catalog.persons.seat(catalog.persons.add_person("Lisa Herbold"), "Springfield City Council", None)
+    index.index_meeting(meeting_id, catalog.segments(meeting_id))
+    assert any("Herbald" in t for t in keyword_texts(index, "Herbold"))
+    catalog.close()
