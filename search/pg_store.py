@@ -18,8 +18,10 @@ is a column test on the row the index returns, not a join.
 
 from __future__ import annotations
 
+import math
 import re
 import struct
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -47,6 +49,7 @@ EF_SEARCH = 2 * CANDIDATES
 MAX_EF_SEARCH = 1000  # pgvector's ceiling
 # How far an iterative scan may go for a filtered query before giving up.
 MAX_SCAN_TUPLES = 40_000
+SPELLINGS_RECHECK_S = 1.0
 CHUNK_LOCK = 7_141_002  # advisory lock namespace: one writer per meeting
 PG_MIGRATIONS: list[tuple[int, str]] = [
     (
@@ -195,6 +198,7 @@ class PgStore(Store, variants.VariantTable):
         self.model = self._register_model()
         self._spelled: dict[str, list[str]] = {}  # spellings per query item, at _spelled_at
         self._spelled_at = -1
+        self._spelled_checked = -math.inf
         if migrate:
             self._fill_variants()
 
@@ -480,6 +484,7 @@ class PgStore(Store, variants.VariantTable):
 
     def _bump(self) -> None:
         self.conn.execute("UPDATE vector_models SET generation = generation + 1 WHERE id = %s", (self.model,))
+        self._spelled_checked = -math.inf  # this store's own writes show at once
 
     @translate_outages
     def chunks_within(self, spans: dict[int, list[tuple[float, float]]]) -> frozenset[int]:
@@ -497,10 +502,16 @@ class PgStore(Store, variants.VariantTable):
 
     @translate_outages
     def spellings(self, item: str) -> list[str]:
-        """As on SQLite (search/variants.py), remembered until the index changes."""
-        generation = self.generation()
-        if generation != self._spelled_at or len(self._spelled) > 10_000:
-            self._spelled, self._spelled_at = {}, generation
+        """As on SQLite (search/variants.py), remembered until the index
+        changes; whether it has is asked at most once a second (a search
+        asks for each of its words twice, and a round trip each time cost a
+        tenth of a search at a million chunks)."""
+        now = time.monotonic()
+        if now - self._spelled_checked > SPELLINGS_RECHECK_S:
+            generation = self.generation()
+            self._spelled_checked = now
+            if generation != self._spelled_at or len(self._spelled) > 10_000:
+                self._spelled, self._spelled_at = {}, generation
         if item not in self._spelled:
             self._spelled[item] = variants.spellings(item, self)
         return list(self._spelled[item])
