@@ -196,8 +196,8 @@ class PgStore(Store, variants.VariantTable):
         self.db.setup = self._adapt
         self._adapt(self.db.conn)
         self.model = self._register_model()
-        self._spelled: dict[str, list[str]] = {}  # spellings per query item, at _spelled_at
-        self._spelled_at = -1
+        self._spelled = variants.Remembered()
+        self._spelled_at = -1  # the generation it holds
         self._spelled_checked = -math.inf
         if migrate:
             self._fill_variants()
@@ -345,16 +345,13 @@ class PgStore(Store, variants.VariantTable):
         """File the texts' codes (as written: PostgreSQL's parser splits them
         its own way) and names under their keys; in key order, so that
         concurrent writers never deadlock."""
-        rows = dict.fromkeys(variants.vocabulary(texts, as_written=True), False)
-        names = dict.fromkeys(r for r in roster if r)
-        rows.update(dict.fromkeys(variants.vocabulary(names, as_written=True), True))
-        ordered = sorted(rows.items())
+        rows = variants.table_rows(texts, roster, as_written=True)
         self.conn.execute(
             "INSERT INTO term_variants (model_id, key, variant, roster)"
             " SELECT %s, k, v, r FROM unnest(%s::text[], %s::text[], %s::bool[]) AS t(k, v, r) ORDER BY k, v"
             " ON CONFLICT (model_id, key, variant)"
             " DO UPDATE SET roster = term_variants.roster OR excluded.roster",
-            (self.model, [k for (k, _), _ in ordered], [v for (_, v), _ in ordered], [r for _, r in ordered]),
+            (self.model, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]),
         )
 
     def _fill_variants(self) -> None:
@@ -510,11 +507,10 @@ class PgStore(Store, variants.VariantTable):
         if now - self._spelled_checked > SPELLINGS_RECHECK_S:
             generation = self.generation()
             self._spelled_checked = now
-            if generation != self._spelled_at or len(self._spelled) > 10_000:
-                self._spelled, self._spelled_at = {}, generation
-        if item not in self._spelled:
-            self._spelled[item] = variants.spellings(item, self)
-        return list(self._spelled[item])
+            if generation != self._spelled_at:
+                self._spelled.clear()
+                self._spelled_at = generation
+        return self._spelled.spellings(item, self)
 
     # -- the variants table, as variants.spellings asks it -----------------
     def variants_of(self, key: str) -> list[str]:

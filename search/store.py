@@ -104,7 +104,7 @@ class SQLiteStore(Store, variants.VariantTable):
         self._id_ranges: dict[int, tuple[int, int]] = {}
         self._id_table = _by_start({})  # the same, as sorted (first, end, meeting) rows
         self._counts: dict[str, int] = {}  # passages per FTS5 term, capped
-        self._spelled: dict[str, list[str]] = {}  # spellings per query item
+        self._spelled = variants.Remembered()
         # Allowed rows past which the int8 copy narrows the float32 scan.
         self.exact_below = EXACT_BELOW
 
@@ -289,12 +289,10 @@ class SQLiteStore(Store, variants.VariantTable):
     def _add_variants(self, texts: list[str], roster: list[str]) -> None:
         if not self._has_variants:
             return
-        rows = [(k, v, 0) for k, v in variants.vocabulary(texts)]
-        rows += [(k, v, 1) for k, v in variants.vocabulary(dict.fromkeys(r for r in roster if r))]
         self.conn.executemany(
             "INSERT INTO term_variants (key, variant, roster) VALUES (?, ?, ?)"
             " ON CONFLICT (key, variant) DO UPDATE SET roster = max(roster, excluded.roster)",
-            rows,
+            variants.table_rows(texts, roster),
         )
 
     def _fill_variants(self) -> None:
@@ -318,18 +316,9 @@ class SQLiteStore(Store, variants.VariantTable):
     def spellings(self, item: str) -> list[str]:
         """Other FTS5 items for a query's word or compound: the written forms
         of its code, and rare words that sound like a rare or known name.
-        Remembered until the index changes: a search asks twice for each of
-        its words (its expression, its word weights), and for the same
-        words as the searches before it."""
+        Remembered until the index changes."""
         self._refresh()
-        if item not in self._spelled:
-            if len(self._spelled) > 10_000:
-                self._spelled.clear()
-            self._spelled[item] = self._find_spellings(item)
-        return list(self._spelled[item])
-
-    def _find_spellings(self, item: str) -> list[str]:
-        return variants.spellings(item, self) if self._has_variants else []
+        return self._spelled.spellings(item, self) if self._has_variants else []
 
     # -- the variants table, as variants.spellings asks it -----------------
     def variants_of(self, key: str) -> list[str]:

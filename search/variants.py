@@ -87,6 +87,18 @@ def vocabulary(texts: Iterable[str], as_written: bool = False) -> set[tuple[str,
     return out
 
 
+def table_rows(
+    texts: Iterable[str], roster: Iterable[str], as_written: bool = False
+) -> list[tuple[str, str, bool]]:
+    """``(key, variant, on the roster)`` for the variants table: what the
+    texts hold, and the roster's names (people who spoke, the body's members,
+    a source's vocabulary) marked as known; in key order, so that writers
+    at once take the rows' locks in one order."""
+    rows = dict.fromkeys(vocabulary(texts, as_written), False)
+    rows.update(dict.fromkeys(vocabulary(dict.fromkeys(r for r in roster if r), as_written), True))
+    return [(key, variant, known) for (key, variant), known in sorted(rows.items())]
+
+
 @cache
 def common_words() -> frozenset[str]:
     """Whole English words of the bundled MiniLM's WordPiece vocabulary
@@ -162,6 +174,27 @@ class VariantTable(ABC):
     @abstractmethod
     def size(self) -> int:
         """How many passages the store holds."""
+
+
+class Remembered:
+    """Spellings already worked out, per query item, until the store says
+    its index changed (``clear``): a search asks twice for each of its
+    words, and for the same words as the searches before it."""
+
+    LIMIT = 10_000
+
+    def __init__(self) -> None:
+        self.found: dict[str, list[str]] = {}
+
+    def clear(self) -> None:
+        self.found.clear()
+
+    def spellings(self, item: str, table: VariantTable) -> list[str]:
+        if item not in self.found:
+            if len(self.found) > self.LIMIT:
+                self.found.clear()
+            self.found[item] = spellings(item, table)
+        return list(self.found[item])
 
 
 def spellings(item: str, table: VariantTable) -> list[str]:
