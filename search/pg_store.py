@@ -36,7 +36,7 @@ from search import variants
 from search.fusion import Ranked
 from search.pg_words import TEXT_SEARCH, TsQuery
 from search.query import SearchQuery, fts_expression, or_terms
-from search.storage import CANDIDATES, POSTING_BUDGET, Store
+from search.storage import CANDIDATES, POSTING_BUDGET, Store, affordable
 
 if TYPE_CHECKING:
     import psycopg
@@ -576,7 +576,7 @@ class PgStore(Store, variants.VariantTable):
             # passages are the ones scored.
             terms = or_terms(q.text, self.spellings)
             if terms and len(terms) == len(counts) > 1:
-                kept = words.affordable(counts)
+                kept = affordable(counts, POSTING_BUDGET)
                 tsq = TsQuery(" OR ".join(terms[i] for i in kept))
                 counts = [counts[i] for i in kept]
             newest_only = sum(counts) > POSTING_BUDGET

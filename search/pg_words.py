@@ -12,8 +12,6 @@ from __future__ import annotations
 import math
 import re
 
-from search.storage import POSTING_BUDGET
-
 TEXT_SEARCH = "english"
 # ts_rank weights for {D, C, B, A}: the text is A, the speaker's name C, so
 # a name in the query favours that speaker without outweighing what was said.
@@ -85,19 +83,6 @@ class TsQuery:
         if prefix and WORD.match(words):
             return f"to_tsquery('{TEXT_SEARCH}', %s)", [f"{words}:*"]
         return f"phraseto_tsquery('{TEXT_SEARCH}', %s)", [words]
-
-
-def affordable(counts: list[int]) -> list[int]:
-    """The rarest terms whose passages fit the posting budget (at least
-    one), in the order typed."""
-    kept: list[int] = []
-    total = 0
-    for i in sorted(range(len(counts)), key=counts.__getitem__):
-        if kept and total + counts[i] > POSTING_BUDGET:
-            break
-        kept.append(i)
-        total += counts[i]
-    return sorted(kept)
 
 
 def score(tsq: TsQuery, counts: list[int], total: int) -> tuple[str, list[object]]:

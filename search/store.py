@@ -29,7 +29,7 @@ from search import vectors as vectors_file
 from search.fusion import Ranked
 from search.query import SearchQuery, all_words_expression, fts_expression, or_terms
 from search.schema import SQLITE_MIGRATIONS
-from search.storage import CANDIDATES, POSTING_BUDGET, Store
+from search.storage import CANDIDATES, POSTING_BUDGET, Store, affordable
 from search.vectors import EXACT_BELOW, VectorMap
 
 # bm25() weights of the FTS5 columns (text, speaker): a name in the query
@@ -449,13 +449,7 @@ class SQLiteStore(Store, variants.VariantTable):
     def _affordable(self, terms: list[str]) -> list[str]:
         """The rarest terms whose passages fit the posting budget (at least one)."""
         found = {term: self._passages_with(term) for term in terms}
-        kept: list[str] = []
-        total = 0
-        for term in sorted(terms, key=found.__getitem__):
-            if kept and total + found[term] > POSTING_BUDGET:
-                break
-            kept.append(term)
-            total += found[term]
+        kept = {terms[i] for i in affordable([found[t] for t in terms], POSTING_BUDGET)}
         return [t for t in terms if t in kept]
 
     def _budget_start(self, expression: str, q: SearchQuery) -> int:
