@@ -14,14 +14,16 @@ A filter that leaves few rows is scanned exactly; a broader one walks the
 index with pgvector's iterative scan, so a filtered page is still full.
 The body and date a chunk's meeting has are kept on the chunk, so a filter
 is a column test on the row the index returns, not a join.
+
+The store is one class in parts: its keyword half and the term statistics
+(search/pg_words.py), its spellings table (search/pg_variants.py), the
+filters' SQL (search/pg_filters.py) and its schema (search/pg_schema.py).
 """
 
 from __future__ import annotations
 
 import math
-import re
 import struct
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -31,12 +33,14 @@ import numpy as np
 from catalog.errors import QueryError
 from catalog.pg import PgConnection, apply_migrations, check_schema, require_extension, translate_outages
 from catalog.types import Chunk
-from search import pg_words as words
 from search import variants
 from search.fusion import Ranked
-from search.pg_words import TEXT_SEARCH, TsQuery
-from search.query import SearchQuery, fts_expression, or_terms
-from search.storage import CANDIDATES, POSTING_BUDGET, Store
+from search.pg_filters import _filters
+from search.pg_schema import PG_MIGRATIONS
+from search.pg_variants import PgVariants
+from search.pg_words import PgWords
+from search.query import SearchQuery
+from search.storage import CANDIDATES, Store
 
 if TYPE_CHECKING:
     import psycopg
@@ -49,88 +53,7 @@ EF_SEARCH = 2 * CANDIDATES
 MAX_EF_SEARCH = 1000  # pgvector's ceiling
 # How far an iterative scan may go for a filtered query before giving up.
 MAX_SCAN_TUPLES = 40_000
-SPELLINGS_RECHECK_S = 1.0
 CHUNK_LOCK = 7_141_002  # advisory lock namespace: one writer per meeting
-PG_MIGRATIONS: list[tuple[int, str]] = [
-    (
-        1,
-        f"""
-        CREATE TABLE vector_models (
-            id serial PRIMARY KEY,
-            model text NOT NULL UNIQUE,
-            dim integer NOT NULL,
-            chunks bigint NOT NULL DEFAULT 0
-        );
-        -- One row per chunk and embedding model; a model change re-indexes
-        -- into new rows while the old ones keep serving.
-        CREATE TABLE chunks (
-            id bigserial PRIMARY KEY,
-            model_id integer NOT NULL REFERENCES vector_models(id) ON DELETE CASCADE,
-            meeting_id bigint NOT NULL,
-            seq integer NOT NULL,
-            start_time double precision NOT NULL,
-            end_time double precision NOT NULL,
-            text text NOT NULL,
-            speaker text,
-            body text NOT NULL,
-            meeting_date text,
-            words tsvector GENERATED ALWAYS AS (
-                setweight(to_tsvector('{TEXT_SEARCH}', text), 'A')
-                || setweight(to_tsvector('{TEXT_SEARCH}', coalesce(speaker, '')), 'C')
-            ) STORED,
-            embedding halfvec NOT NULL,
-            UNIQUE (model_id, meeting_id, seq)
-        );
-        CREATE INDEX chunks_words ON chunks USING gin (words);
-        CREATE INDEX chunks_facets ON chunks (model_id, lower(body), meeting_date);
-        CREATE INDEX chunks_meeting_date ON chunks (model_id, meeting_date);
-        CREATE INDEX chunks_speaker ON chunks (model_id, lower(speaker));
-        CREATE TABLE indexed_meetings (
-            meeting_id bigint NOT NULL,
-            model_id integer NOT NULL REFERENCES vector_models(id) ON DELETE CASCADE,
-            version text NOT NULL,
-            PRIMARY KEY (meeting_id, model_id)
-        );
-        -- How many chunks hold each lexeme: the IDF that ts_rank lacks.
-        -- "C" collation, so that a prefix query reads a range of the key.
-        CREATE TABLE term_stats (
-            model_id integer NOT NULL REFERENCES vector_models(id) ON DELETE CASCADE,
-            lexeme text COLLATE "C" NOT NULL,
-            chunks integer NOT NULL,
-            PRIMARY KEY (model_id, lexeme)
-        );
-        """,
-    ),
-    (
-        2,
-        """
-        -- Bumped by every change of a model's chunks: readers cache on it.
-        ALTER TABLE vector_models ADD COLUMN generation bigint NOT NULL DEFAULT 0;
-        """,
-    ),
-    (
-        3,
-        """
-        -- The spellings codes and names take in transcripts, as on SQLite
-        -- (search/variants.py); roster marks names of people who spoke.
-        CREATE TABLE term_variants (
-            model_id integer NOT NULL REFERENCES vector_models(id) ON DELETE CASCADE,
-            key text COLLATE "C" NOT NULL,
-            variant text NOT NULL,
-            roster boolean NOT NULL DEFAULT false,
-            PRIMARY KEY (model_id, key, variant)
-        );
-        -- Meetings indexed before the table existed: a store that migrates
-        -- reads their variants in, one meeting per transaction.
-        CREATE TABLE term_variants_todo (
-            model_id integer NOT NULL,
-            meeting_id bigint NOT NULL,
-            PRIMARY KEY (model_id, meeting_id)
-        );
-        INSERT INTO term_variants_todo SELECT DISTINCT model_id, meeting_id FROM chunks;
-        """,
-    ),
-]
 
 COPY_TYPES = ["int4", "int8", "int4", "float8", "float8", "text", "text", "text", "text"]
 
@@ -152,31 +75,12 @@ def halfvec_dumper(oid: int) -> type:
     return HalfvecDumper
 
 
-def _filters(q: SearchQuery) -> tuple[str, list[object]]:
-    """The query's filters as SQL on the chunk row, only those it has."""
-    sql, params = [], []
-    if q.body:
-        sql.append("lower(body) = lower(%s)")
-        params.append(q.body)
-    if q.since:
-        sql.append("meeting_date >= %s")
-        params.append(q.since)
-    if q.until:
-        sql.append("meeting_date <= %s")
-        params.append(q.until)
-    if q.speaker:
-        sql.append("lower(speaker) IN (lower(%s), 'probably ' || lower(%s))")
-        params += [q.speaker, q.speaker]
-    if q.meeting_id is not None:
-        sql.append("meeting_id = %s")
-        params.append(q.meeting_id)
-    return "".join(f" AND {s}" for s in sql), params
-
-
-class PgStore(Store, variants.VariantTable):
+class PgStore(PgWords, PgVariants, Store):
     """Chunks and vectors in PostgreSQL, through one connection of its own
     (reopened after a server restart) to the database at ``url``. The
-    meeting's body and date ride on each chunk, so filters need no join."""
+    meeting's body and date ride on each chunk, so filters need no join.
+    The halves come before ``Store``, whose defaults (no spellings, no term
+    counts) they replace."""
 
     def __init__(
         self, url: str, model_id: str, dim: int | Callable[[], int] = 384, migrate: bool = True
@@ -326,58 +230,6 @@ class PgStore(Store, variants.VariantTable):
             for chunk, (chunk_id,) in zip(chunks, cur.fetchall(), strict=True):
                 chunk.id = chunk_id
 
-    def _count_terms(self, meeting_id: int, sign: int) -> None:
-        """Add (or take away) a meeting's lexemes to the document counts,
-        in lexeme order so that concurrent writers never deadlock."""
-        inner = (
-            f"SELECT words FROM chunks WHERE model_id = {int(self.model)} AND meeting_id = {int(meeting_id)}"
-        )
-        self.conn.execute(
-            "INSERT INTO term_stats (model_id, lexeme, chunks)"
-            " SELECT %s, word, %s * ndoc FROM ts_stat(%s) ORDER BY word"
-            " ON CONFLICT (model_id, lexeme) DO UPDATE SET chunks = term_stats.chunks + excluded.chunks",
-            (self.model, sign, inner),
-        )
-        if sign < 0:
-            self.conn.execute("DELETE FROM term_stats WHERE model_id = %s AND chunks <= 0", (self.model,))
-
-    def _add_variants(self, texts: list[str], roster: list[str]) -> None:
-        """File the texts' codes (as written: PostgreSQL's parser splits them
-        its own way) and names under their keys; in key order, so that
-        concurrent writers never deadlock."""
-        rows = variants.table_rows(texts, roster, as_written=True)
-        self.conn.execute(
-            "INSERT INTO term_variants (model_id, key, variant, roster)"
-            " SELECT %s, k, v, r FROM unnest(%s::text[], %s::text[], %s::bool[]) AS t(k, v, r) ORDER BY k, v"
-            " ON CONFLICT (model_id, key, variant)"
-            " DO UPDATE SET roster = term_variants.roster OR excluded.roster",
-            (self.model, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]),
-        )
-
-    def _fill_variants(self) -> None:
-        """Read in the variants of meetings indexed before the table existed,
-        one meeting per transaction (so an interrupted upgrade resumes);
-        stores migrating at once share the work."""
-        while True:
-            with self.conn.transaction():
-                todo = self.conn.execute(
-                    "SELECT meeting_id FROM term_variants_todo WHERE model_id = %s"
-                    " LIMIT 1 FOR UPDATE SKIP LOCKED",
-                    (self.model,),
-                ).fetchone()
-                if todo is None:
-                    return
-                rows = self.conn.execute(
-                    "SELECT text, speaker FROM chunks WHERE model_id = %s AND meeting_id = %s",
-                    (self.model, todo[0]),
-                ).fetchall()
-                self._add_variants([r[0] for r in rows], [r[1] or "" for r in rows])
-                self.conn.execute(
-                    "DELETE FROM term_variants_todo WHERE model_id = %s AND meeting_id = %s",
-                    (self.model, todo[0]),
-                )
-                self._bump()
-
     def _forget(self, meeting_id: int) -> None:
         self._count_terms(meeting_id, -1)
         gone = self.conn.execute(
@@ -496,149 +348,6 @@ class PgStore(Store, variants.VariantTable):
             ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], self.model),
         )
         return frozenset(int(r[0]) for r in found)
-
-    @translate_outages
-    def spellings(self, item: str) -> list[str]:
-        """As on SQLite (search/variants.py), remembered until the index
-        changes; whether it has is asked at most once a second (a search
-        asks for each of its words twice, and a round trip each time cost a
-        tenth of a search at a million chunks)."""
-        now = time.monotonic()
-        if now - self._spelled_checked > SPELLINGS_RECHECK_S:
-            generation = self.generation()
-            self._spelled_checked = now
-            if generation != self._spelled_at:
-                self._spelled.clear()
-                self._spelled_at = generation
-        return self._spelled.spellings(item, self)
-
-    # -- the variants table, as variants.spellings asks it -----------------
-    def variants_of(self, key: str) -> list[str]:
-        rows = self.conn.execute(
-            "SELECT variant FROM term_variants WHERE model_id = %s AND key = %s", (self.model, key)
-        )
-        return [r[0] for r in rows]
-
-    def codes_of_length(self, length: int) -> list[tuple[str, str]]:
-        rows = self.conn.execute(
-            "SELECT key, variant FROM term_variants WHERE model_id = %s"
-            " AND key > '#' AND key < '$' AND length(key) = %s",
-            (self.model, length),
-        )
-        return [(r[0], r[1]) for r in rows]
-
-    def in_roster(self, key: str, word: str) -> bool:
-        row = self.conn.execute(
-            "SELECT 1 FROM term_variants WHERE model_id = %s AND key = %s AND variant = %s AND roster",
-            (self.model, key, word),
-        ).fetchone()
-        return row is not None
-
-    def keyed_under(self, prefix: str) -> list[str]:
-        rows = self.conn.execute(
-            "SELECT variant FROM term_variants WHERE model_id = %s AND key >= %s AND key < %s",
-            (self.model, prefix, prefix + "\uffff"),
-        )
-        return [r[0] for r in rows]
-
-    def passages(self, term: str) -> int:
-        return min(sum(self._frequencies(TsQuery(term))), POSTING_BUDGET + 1)
-
-    def size(self) -> int:
-        return self.vector_count()
-
-    @translate_outages
-    def term_counts(self, terms: list[str]) -> tuple[int, dict[str, int]]:
-        """The number of passages, and about how many match each FTS5
-        expression (``"word"``, ``"word" OR "words"``), no further than the
-        posting budget, as on SQLite. Read from the term statistics, not by
-        matching: counting the matches of a common word at a million chunks
-        took 100-300 ms a word. An OR counts its terms' passages together
-        and a phrase its rarest word's, so a count may overstate, never
-        understate, how many passages match."""
-        counts = {}
-        for term in terms:
-            found = self._frequencies(TsQuery(term))
-            counts[term] = min(sum(found), POSTING_BUDGET + 1)
-        return self.vector_count(), counts
-
-    def _words(self, q: SearchQuery, depth: int = CANDIDATES) -> list[tuple[int, float]]:
-        expression = fts_expression(q.text, self.spellings)
-        if expression is None:
-            return []
-        total = max(1, self.vector_count())
-        tsq = TsQuery(expression)
-        counts = self._frequencies(tsq)
-        newest_only = False
-        if total > POSTING_BUDGET and sum(counts) > POSTING_BUDGET:
-            # As on SQLite: a natural-language query keeps its rarest words
-            # while their passages fit the budget; past that, the newest
-            # passages are the ones scored.
-            terms = or_terms(q.text, self.spellings)
-            if terms and len(terms) == len(counts) > 1:
-                kept = words.affordable(counts)
-                tsq = TsQuery(" OR ".join(terms[i] for i in kept))
-                counts = [counts[i] for i in kept]
-            newest_only = sum(counts) > POSTING_BUDGET
-        if not tsq.terms:
-            return []
-        score, score_params = words.score(tsq, counts, total)
-        where, params = _filters(q)
-        matches = f"SELECT id, words FROM chunks WHERE model_id = %s AND words @@ {tsq.sql}{where}"
-        if newest_only:
-            matches += f" ORDER BY id DESC LIMIT {POSTING_BUDGET}"
-        rows = self.conn.execute(
-            f"SELECT id, {score} AS score FROM ({matches}) m ORDER BY score DESC, id DESC LIMIT %s",
-            [*score_params, self.model, *tsq.params, *params, depth],
-        )
-        return [(int(r[0]), float(r[1])) for r in rows]
-
-    @translate_outages
-    def matching_chunks(self, q: SearchQuery) -> dict[int, set[int]]:
-        """Every chunk holding all the query's words, by meeting, unranked
-        (the timeline counts them; GIN answers without scoring)."""
-        from search.query import all_words_expression
-
-        expression = all_words_expression(q.text)
-        if expression is None:
-            return {}
-        tsq = TsQuery(expression)
-        if not tsq.terms:
-            return {}
-        where, params = _filters(q)
-        rows = self.conn.execute(
-            f"SELECT meeting_id, id FROM chunks WHERE model_id = %s AND words @@ {tsq.sql}{where}",
-            [self.model, *tsq.params, *params],
-        )
-        found: dict[int, set[int]] = {}
-        for meeting_id, chunk_id in rows:
-            found.setdefault(int(meeting_id), set()).add(int(chunk_id))
-        return found
-
-    def _frequencies(self, tsq: TsQuery) -> list[int]:
-        """How many of this model's chunks hold each positive term: a
-        phrase as many as its rarest word, a prefix all its words together,
-        a word's spellings all of theirs."""
-        return [sum(self._frequency(sql, params) for sql, params in term) for term in tsq.spellings]
-
-    def _frequency(self, sql: str, params: list[object]) -> int:
-        row = None
-        if sql.startswith("to_tsquery"):
-            tree = self.conn.execute(f"SELECT querytree({sql})", params).fetchone()
-            stem = re.findall(r"'([^']*)'", tree[0] if tree else "")
-            if stem:
-                row = self.conn.execute(
-                    "SELECT coalesce(sum(chunks), 0) FROM term_stats"
-                    " WHERE model_id = %s AND lexeme >= %s AND lexeme < %s",
-                    (self.model, stem[0], stem[0] + "\uffff"),
-                ).fetchone()
-        else:
-            row = self.conn.execute(
-                "SELECT coalesce(min(chunks), 0) FROM term_stats WHERE model_id = %s"
-                f" AND lexeme = ANY(tsvector_to_array(to_tsvector('{TEXT_SEARCH}', %s)))",
-                [self.model, *params],
-            ).fetchone()
-        return int(row[0]) if row else 0
 
     def dense(self, q: SearchQuery, vector: np.ndarray, depth: int | None = None) -> list[tuple[int, float]]:
         depth = CANDIDATES if depth is None else depth

@@ -29,6 +29,21 @@ SECTION_DEPTH = 2_000
 POSTING_BUDGET = 12_000
 
 
+def affordable(counts: list[int], budget: int) -> list[int]:
+    """The rarest terms whose passages (``counts``, one a term) fit
+    ``budget``, at least one, as indices in the order typed. The store
+    passes its ``POSTING_BUDGET``, so that all its decisions about the
+    budget read one figure."""
+    kept: list[int] = []
+    total = 0
+    for i in sorted(range(len(counts)), key=counts.__getitem__):
+        if kept and total + counts[i] > budget:
+            break
+        kept.append(i)
+        total += counts[i]
+    return sorted(kept)
+
+
 class Store(ABC):
     """Where chunks are indexed and searched. ``search`` returns each
     retriever's ranking and ``chunks`` the candidates' records; fusion,

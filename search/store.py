@@ -1,15 +1,18 @@
-"""The index seam, and the embedded SQLite store.
+"""The embedded SQLite store.
 
 Words and phrases go through SQLite FTS5 (BM25). Vectors live beside the
 database in one append-only float32 file per embedding model, memory-mapped
 and searched exactly with NumPy; SQLite maps each file row to its chunk.
 A meeting's rows are contiguous, so a body, date or meeting filter becomes a
 few row ranges and the scan skips everything else.
+
+The store is one class in parts: its keyword half (search/sqlite_words.py),
+its spellings table (search/sqlite_variants.py), the filters' SQL
+(search/sqlite_filters.py) and its schema (search/schema.py).
 """
 
 from __future__ import annotations
 
-import json
 import re
 import sqlite3
 import uuid
@@ -27,56 +30,24 @@ from catalog.types import Chunk
 from search import variants
 from search import vectors as vectors_file
 from search.fusion import Ranked
-from search.query import SearchQuery, all_words_expression, fts_expression, or_terms
+from search.query import SearchQuery
 from search.schema import SQLITE_MIGRATIONS
-from search.storage import CANDIDATES, POSTING_BUDGET, Store
+from search.sqlite_filters import FILTER_SQL, _by_start, _filter_params, _spans
+from search.sqlite_variants import SQLiteVariants
+from search.sqlite_words import SQLiteWords
+from search.storage import CANDIDATES, Store
 from search.vectors import EXACT_BELOW, VectorMap
-
-# bm25() weights of the FTS5 columns (text, speaker): a name in the query
-# should favour that speaker's passages without outweighing what was said.
-BM25_WEIGHTS = (1.0, 1.0)
-# Past this many separate chunk-id ranges a filter joins instead (three
-# parameters a range, under SQLite's 32,766).
-MAX_RANGES = 4_000
-# A filter allowing at most this many passages is searched range by range,
-# every match within it scored; a wider one goes through the posting budget.
-RANGE_SCAN = 100_000
-
-FILTER_SQL = (
-    " AND (? IS NULL OR b.name = ? COLLATE NOCASE)"
-    " AND (? IS NULL OR m.meeting_date >= ?)"
-    " AND (? IS NULL OR m.meeting_date <= ?)"
-    " AND (? IS NULL OR c.speaker = ? COLLATE NOCASE OR c.speaker = 'probably ' || ? COLLATE NOCASE)"
-    " AND (? IS NULL OR m.id = ?)"
-)
 
 
 def _chunk_key(chunk: Chunk) -> tuple[object, ...]:
     return (chunk.seq, chunk.start, chunk.end, chunk.text, chunk.speaker)
 
 
-def _rank_function() -> str:
-    return "bm25({})".format(", ".join(str(float(w)) for w in BM25_WEIGHTS))
+class SQLiteStore(SQLiteWords, SQLiteVariants, Store):
+    """Chunks and their FTS5 index in the catalog's SQLite database, vectors
+    in files beside it. The halves come before ``Store``, whose defaults
+    (no spellings, no term counts) they replace."""
 
-
-def _filter_params(q: SearchQuery) -> list[object]:
-    # One value per ``?`` of FILTER_SQL, in order.
-    return [
-        q.body,
-        q.body,
-        q.since,
-        q.since,
-        q.until,
-        q.until,
-        q.speaker,
-        q.speaker,
-        q.speaker,
-        q.meeting_id,
-        q.meeting_id,
-    ]
-
-
-class SQLiteStore(Store, variants.VariantTable):
     @classmethod
     def beside(cls, catalog: Catalog, model_id: str, vectors_dir: Path | None = None) -> SQLiteStore:
         """The store in the catalog's own SQLite database, its vector files
@@ -285,70 +256,6 @@ class SQLiteStore(Store, variants.VariantTable):
         )
         self._add_variants([], [new])
 
-    # -- spellings ------------------------------------------------------
-    def _add_variants(self, texts: list[str], roster: list[str]) -> None:
-        if not self._has_variants:
-            return
-        self.conn.executemany(
-            "INSERT INTO term_variants (key, variant, roster) VALUES (?, ?, ?)"
-            " ON CONFLICT (key, variant) DO UPDATE SET roster = max(roster, excluded.roster)",
-            variants.table_rows(texts, roster),
-        )
-
-    def _fill_variants(self) -> None:
-        """Read in the variants of meetings indexed before the table existed,
-        one meeting per transaction, so an interrupted upgrade resumes. A
-        read-only connection leaves the work to the next writer."""
-        todo = [r[0] for r in self.conn.execute("SELECT meeting_id FROM term_variants_todo")]
-        for meeting_id in todo:
-            try:
-                with transaction(self.conn):
-                    rows = self.conn.execute(
-                        "SELECT text, speaker FROM chunks WHERE meeting_id = ?", (meeting_id,)
-                    ).fetchall()
-                    self._add_variants([r[0] for r in rows], [r[1] or "" for r in rows])
-                    self.conn.execute("DELETE FROM term_variants_todo WHERE meeting_id = ?", (meeting_id,))
-            except sqlite3.OperationalError as exc:
-                if "readonly" in str(exc):
-                    return
-                raise
-
-    def spellings(self, item: str) -> list[str]:
-        """Other FTS5 items for a query's word or compound: the written forms
-        of its code, and rare words that sound like a rare or known name.
-        Remembered until the index changes."""
-        self._refresh()
-        return self._spelled.spellings(item, self) if self._has_variants else []
-
-    # -- the variants table, as variants.spellings asks it -----------------
-    def variants_of(self, key: str) -> list[str]:
-        return [r[0] for r in self.conn.execute("SELECT variant FROM term_variants WHERE key = ?", (key,))]
-
-    def codes_of_length(self, length: int) -> list[tuple[str, str]]:
-        rows = self.conn.execute(
-            "SELECT key, variant FROM term_variants WHERE key > '#' AND key < '$' AND length(key) = ?",
-            (length,),
-        )
-        return [(r[0], r[1]) for r in rows]
-
-    def in_roster(self, key: str, word: str) -> bool:
-        row = self.conn.execute(
-            "SELECT 1 FROM term_variants WHERE key = ? AND variant = ? AND roster = 1", (key, word)
-        ).fetchone()
-        return row is not None
-
-    def keyed_under(self, prefix: str) -> list[str]:
-        rows = self.conn.execute(
-            "SELECT variant FROM term_variants WHERE key >= ? AND key < ?", (prefix, prefix + "\uffff")
-        )
-        return [r[0] for r in rows]
-
-    def passages(self, term: str) -> int:
-        return self._passages_with(term)
-
-    def size(self) -> int:
-        return self.vector_count()
-
     def has_speaker(self, speaker: str) -> bool:
         row = self.conn.execute(
             "SELECT 1 FROM chunks"
@@ -366,134 +273,6 @@ class SQLiteStore(Store, variants.VariantTable):
         ranked: Ranked = {"bm25": self._bm25(query, depth)}
         ranked["dense"] = self.dense(query, query_vector, depth) if query_vector is not None else []
         return ranked
-
-    def _bm25(self, q: SearchQuery, depth: int | None = None) -> list[tuple[int, float]]:
-        depth = CANDIDATES if depth is None else depth
-        expression = fts_expression(q.text, self.spellings)
-        if expression is None:
-            return []
-        if self.vector_count() > POSTING_BUDGET:
-            terms = or_terms(q.text, self.spellings)
-            if terms and len(terms) > 1:
-                expression = " OR ".join(self._affordable(terms))
-        ranges = self._ranges_of(q)
-        try:
-            if ranges is not None and sum(end - first for first, end in ranges) <= RANGE_SCAN:
-                return self._bm25_in(expression, ranges, depth) if ranges else []
-            return self._bm25_all(expression, q, depth)
-        except sqlite3.OperationalError as exc:
-            # fts_expression only emits quoted terms, so this is a bug, but a
-            # user must still get a message rather than a traceback.
-            raise QueryError(f"Could not search for {q.text!r}: {exc}") from None
-
-    def _bm25_in(self, expression: str, ranges: list[tuple[int, int]], depth: int) -> list[tuple[int, float]]:
-        """BM25 within chunk-id ranges. Ranked by the ``rank`` column, FTS5
-        scores every match of the whole index before the ranges filter them
-        out; scored by ``bm25()`` in the select list, only the matches
-        inside the ranges are (about a fifth of the time at a million)."""
-        clause, params = _rowid_in(ranges, "rowid")
-        weights = ", ".join(str(float(w)) for w in BM25_WEIGHTS)
-        rows = self.conn.execute(
-            f"SELECT rowid, bm25(chunks_fts, {weights}) AS score FROM chunks_fts"
-            f" WHERE chunks_fts MATCH ? AND {clause} ORDER BY score, rowid LIMIT ?",
-            [expression, *params, depth],
-        )
-        return [(r[0], -r[1]) for r in rows]
-
-    def _bm25_all(self, expression: str, q: SearchQuery, depth: int) -> list[tuple[int, float]]:
-        newest_first_from = self._budget_start(expression, q) if self.vector_count() > POSTING_BUDGET else 0
-        scope, params = self._scope(q)
-        rows = self.conn.execute(
-            "SELECT f.rowid, f.rank FROM chunks_fts f"
-            + scope[0]
-            + " WHERE chunks_fts MATCH ? AND f.rank MATCH ? AND f.rowid >= ?"
-            + scope[1]
-            + " ORDER BY f.rank LIMIT ?",
-            [expression, _rank_function(), newest_first_from, *params, depth],
-        )
-        return [(r[0], -r[1]) for r in rows]
-
-    def _scope(self, q: SearchQuery) -> tuple[tuple[str, str], list[object]]:
-        """The join and the WHERE clause that keep a keyword search inside
-        the query's filters. A meeting's chunk ids are one range, so body,
-        date and meeting filters become rowid ranges that FTS5 checks
-        without joining every match to its meeting; a speaker filter (or a
-        meeting this model has not indexed) joins."""
-        if not q.has_filters:
-            return ("", ""), []
-        ranges = self._ranges_of(q)
-        if ranges is not None:
-            if not ranges:
-                return ("", " AND 0"), []
-            clause, params = _rowid_in(ranges, "f.rowid")
-            return ("", f" AND {clause}"), params
-        join = (
-            " JOIN chunks c ON c.id = f.rowid"
-            " JOIN meetings m ON m.id = c.meeting_id JOIN bodies b ON b.id = m.body_id"
-        )
-        return (join, FILTER_SQL), _filter_params(q)
-
-    def _ranges_of(self, q: SearchQuery) -> list[tuple[int, int]] | None:
-        """The chunk-id ranges of the meetings a query's filters allow,
-        newest first; None without filters, with a speaker filter, or where
-        ranges cannot stand for the filter."""
-        if not q.has_filters or q.speaker:
-            return None
-        self._refresh()
-        meetings = self._meetings(q)
-        if not all(m in self._id_ranges for m in meetings):
-            return None
-        ranges = _merge(sorted(self._id_ranges[m] for m in meetings))
-        return ranges[::-1] if len(ranges) <= MAX_RANGES else None
-
-    def _affordable(self, terms: list[str]) -> list[str]:
-        """The rarest terms whose passages fit the posting budget (at least one)."""
-        found = {term: self._passages_with(term) for term in terms}
-        kept: list[str] = []
-        total = 0
-        for term in sorted(terms, key=found.__getitem__):
-            if kept and total + found[term] > POSTING_BUDGET:
-                break
-            kept.append(term)
-            total += found[term]
-        return [t for t in terms if t in kept]
-
-    def _budget_start(self, expression: str, q: SearchQuery) -> int:
-        """The first chunk id to score so that at most the budget's worth of
-        the newest matching passages are scored (0: all of them fit). Even a
-        query's rarest word can be in more passages than the budget allows;
-        then keywords rank the newest ones, which a monitor cares most about.
-        Counted within the query's filters: the newest passages overall may
-        all lie outside them (an older meeting, an earlier year)."""
-        scope, params = self._scope(q)
-        row = self.conn.execute(
-            "SELECT f.rowid FROM chunks_fts f"
-            + scope[0]
-            + " WHERE chunks_fts MATCH ?"
-            + scope[1]
-            + " ORDER BY f.rowid DESC LIMIT 1 OFFSET ?",
-            [expression, *params, POSTING_BUDGET],
-        ).fetchone()
-        return int(row[0]) + 1 if row else 0
-
-    def _passages_with(self, term: str) -> int:
-        # Counting stops past the budget: a common word costs no more than a
-        # rare one. Remembered until the index changes: the budget, the
-        # spellings and the match strength all ask about the same words.
-        self._refresh()
-        if term not in self._counts:
-            row = self.conn.execute(
-                "SELECT count(*) FROM (SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT ?)",
-                (term, POSTING_BUDGET + 1),
-            ).fetchone()
-            if len(self._counts) > 10_000:
-                self._counts.clear()
-            self._counts[term] = int(row[0])
-        return self._counts[term]
-
-    def term_counts(self, terms: list[str]) -> tuple[int, dict[str, int]]:
-        self._refresh()
-        return int((self._chunk_of_row >= 0).sum()), {t: self._passages_with(t) for t in terms}
 
     def _refresh(self) -> None:
         """Map new rows since the last look; cheap when nothing changed."""
@@ -560,102 +339,3 @@ class SQLiteStore(Store, variants.VariantTable):
             return []
         rows, scores = self._map.top(vector, depth, self._allowed_rows(q), self.exact_below)
         return list(zip(self._chunk_of_row[rows].tolist(), scores.tolist(), strict=True))
-
-    def matching_chunks(self, q: SearchQuery) -> dict[int, set[int]]:
-        """FTS5 gives only the matching rowids (no ranking); each meeting's
-        chunk ids are one range, so the ids fall into meetings by a binary
-        search over the ranges' starts, cheap at a million passages. Ids in
-        no known range (a meeting not yet mapped) are looked up."""
-        expression = all_words_expression(q.text)
-        if expression is None:
-            return {}
-        try:
-            if q.speaker:
-                rows = self.conn.execute(
-                    "SELECT c.meeting_id, f.rowid FROM chunks_fts f JOIN chunks c ON c.id = f.rowid"
-                    " WHERE chunks_fts MATCH ? AND (c.speaker = ? COLLATE NOCASE"
-                    " OR c.speaker = 'probably ' || ? COLLATE NOCASE)",
-                    (expression, q.speaker, q.speaker),
-                ).fetchall()
-                return _by_meeting(rows)
-            cursor = self.conn.execute("SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?", (expression,))
-            ids = np.fromiter((r[0] for r in cursor), dtype=np.int64)
-        except sqlite3.OperationalError as exc:
-            raise QueryError(f"Could not count {q.text!r}: {exc}") from None
-        if not len(ids):
-            return {}
-        self._refresh()
-        ids.sort()
-        table = self._id_table
-        at = np.searchsorted(table[:, 0], ids, side="right") - 1
-        known = (at >= 0) & (ids < table[np.clip(at, 0, None), 1]) if len(table) else np.zeros(len(ids), bool)
-        owners, kept = table[at[known], 2], ids[known]
-        found: dict[int, set[int]] = {}
-        if len(kept):
-            cuts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
-            for a, b in zip(cuts, np.r_[cuts[1:], len(kept)], strict=True):
-                found[int(owners[a])] = set(kept[a:b].tolist())
-        if not known.all():
-            rows = self.conn.execute(
-                "SELECT meeting_id, id FROM chunks WHERE id IN (SELECT value FROM json_each(?))",
-                (json.dumps(ids[~known].tolist()),),
-            ).fetchall()
-            for meeting_id, chunk_ids in _by_meeting(rows).items():
-                found.setdefault(meeting_id, set()).update(chunk_ids)
-        return found
-
-
-def _rowid_in(ranges: list[tuple[int, int]], column: str) -> tuple[str, list[int]]:
-    """SQL that holds when ``column`` lies in one of the (disjoint) ranges,
-    with its parameters. SQLite tries an OR of ranges one by one for every
-    match, and a common word's matches times a filter's hundred meetings
-    cost half a second at a million passages; a binary search over the
-    ranges, as nested CASEs, tries about log2 of them."""
-    ordered = sorted(ranges)
-    if len(ordered) == 1:
-        ((first, end),) = ordered
-        return f"({column} >= ? AND {column} < ?)", [first, end]
-    mid = len(ordered) // 2
-    low, low_params = _rowid_in(ordered[:mid], column)
-    high, high_params = _rowid_in(ordered[mid:], column)
-    sql = f"(CASE WHEN {column} < ? THEN {low} ELSE {high} END)"
-    return sql, [ordered[mid][0], *low_params, *high_params]
-
-
-def _by_start(ranges: dict[int, tuple[int, int]]) -> np.ndarray:
-    spans = sorted((first, end, meeting) for meeting, (first, end) in ranges.items())
-    return np.array(spans, dtype=np.int64).reshape(-1, 3)
-
-
-def _by_meeting(rows: list[sqlite3.Row]) -> dict[int, set[int]]:
-    out: dict[int, set[int]] = {}
-    for meeting_id, chunk_id in rows:
-        out.setdefault(meeting_id, set()).add(chunk_id)
-    return out
-
-
-def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Sorted [first, end) ranges with touching ones joined."""
-    out: list[tuple[int, int]] = []
-    for first, end in ranges:
-        if out and first <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], end))
-        else:
-            out.append((first, end))
-    return out
-
-
-def _spans(meetings: np.ndarray, values: np.ndarray) -> dict[int, tuple[int, int]]:
-    """Each meeting's [first, last + 1) of ``values`` (rows or chunk ids),
-    which are contiguous per meeting: a meeting is written in one
-    transaction. A meeting whose values are not contiguous is left out."""
-    order = np.lexsort((values, meetings))
-    meetings, values = meetings[order], values[order]
-    starts = np.flatnonzero(np.r_[True, meetings[1:] != meetings[:-1]])
-    ends = np.r_[starts[1:], len(meetings)]
-    out = {}
-    for first, end in zip(starts.tolist(), ends.tolist(), strict=True):
-        low, high = int(values[first]), int(values[end - 1]) + 1
-        if high - low == end - first:
-            out[int(meetings[first])] = (low, high)
-    return out

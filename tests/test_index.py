@@ -149,7 +149,7 @@ def test_a_big_store_scores_only_the_rarer_words_of_a_long_question(
 ) -> None:
     # BM25 scores every passage holding any OR-ed word; past the posting
     # budget a question keeps its rarest words and meaning does the rest.
-    import search.store as store_module
+    import search.sqlite_words as words_module
     from search.query import or_terms
 
     question = "council members vote on the budget and the roll call"
@@ -162,7 +162,7 @@ def test_a_big_store_scores_only_the_rarer_words_of_a_long_question(
         return {cid for cid, _ in index.store.search(SearchQuery(text), None)["bm25"]}
 
     everything = bm25_ids(question)
-    monkeypatch.setattr(store_module, "POSTING_BUDGET", passages[rarest])
+    monkeypatch.setattr(words_module, "POSTING_BUDGET", passages[rarest])
     pruned = bm25_ids(question)
     assert pruned and pruned <= bm25_ids(rarest) < everything
     # Typed operators and phrases are kept exactly as written.
@@ -173,11 +173,11 @@ def test_a_big_store_scores_only_the_rarer_words_of_a_long_question(
 def test_past_the_budget_keywords_rank_the_newest_passages(
     index: SearchIndex, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import search.store as store_module
+    import search.sqlite_words as words_module
 
     everything = [cid for cid, _ in index.store.search(SearchQuery("council"), None)["bm25"]]
     assert len(everything) > 3
-    monkeypatch.setattr(store_module, "POSTING_BUDGET", 3)
+    monkeypatch.setattr(words_module, "POSTING_BUDGET", 3)
     newest = [cid for cid, _ in index.store.search(SearchQuery("council"), None)["bm25"]]
     assert sorted(newest) == sorted(everything)[-3:]
 
@@ -185,16 +185,16 @@ def test_past_the_budget_keywords_rank_the_newest_passages(
 def test_past_the_budget_a_filter_still_finds_older_passages(
     index: SearchIndex, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import search.store as store_module
+    import search.sqlite_words as words_module
 
     older = SearchQuery("council", body="Oakland City Council")
     everything = [cid for cid, _ in index.store.search(older, None)["bm25"]]
     assert len(everything) > 3
-    monkeypatch.setattr(store_module, "POSTING_BUDGET", 3)
+    monkeypatch.setattr(words_module, "POSTING_BUDGET", 3)
     # A filter narrow enough is searched whole, every match in it scored…
     assert [cid for cid, _ in index.store.search(older, None)["bm25"]] == everything
     # …a wide one through the budget, counted within the filter.
-    monkeypatch.setattr(store_module, "RANGE_SCAN", 0)
+    monkeypatch.setattr(words_module, "RANGE_SCAN", 0)
     newest = [cid for cid, _ in index.store.search(older, None)["bm25"]]
     # Boston was indexed after Oakland: the newest three overall are Boston's.
     assert sorted(newest) == sorted(everything)[-3:]

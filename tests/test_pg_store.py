@@ -21,7 +21,8 @@ from catalog.pg import check_schema, connect
 from search import SearchIndex, SearchQuery
 from search.chunking import chunk_segments
 from search.embed import Embedder
-from search.pg_store import PG_MIGRATIONS, PgStore
+from search.pg_schema import PG_MIGRATIONS
+from search.pg_store import PgStore
 from search.storage import CANDIDATES
 from tests.conftest import shared
 from tests.pg import LocalPostgres

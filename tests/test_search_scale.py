@@ -14,7 +14,7 @@ import pytest
 from catalog import Catalog, Meeting
 from search import SearchIndex, SearchQuery
 from search.embed import Embedder
-from search.store import _rowid_in
+from search.sqlite_filters import _rowid_in
 from search.vectors import int8_path
 from tests.conftest import shared
 from transcribe.captions import read_captions
@@ -83,7 +83,7 @@ def test_filters_as_chunk_ranges_match_the_joined_filters(
         for text in QUESTIONS:
             query = SearchQuery(text, **filters)  # type: ignore[arg-type]
             ranges = store._bm25(query)
-            monkeypatch.setattr("search.store.MAX_RANGES", 0)  # the join, as before
+            monkeypatch.setattr("search.sqlite_words.MAX_RANGES", 0)  # the join, as before
             joined = store._bm25(query)
             monkeypatch.undo()
             assert ranges == joined, (filters, text)

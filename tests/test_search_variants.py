@@ -15,7 +15,8 @@ from catalog import Catalog, Meeting
 from search import SearchIndex, SearchQuery
 from search.embed import Embedder
 from search.fusion import LOOP_SHARE, loop_share
-from search.pg_store import PG_MIGRATIONS, PgStore
+from search.pg_schema import PG_MIGRATIONS
+from search.pg_store import PgStore
 from search.schema import SQLITE_MIGRATIONS
 from search.variants import code_keys, sounds_like
 from tests.test_retrieval import TURNS, council_segments
