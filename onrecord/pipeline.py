@@ -12,7 +12,6 @@ import contextlib
 import os
 import shutil
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,7 +22,7 @@ from typing import Any
 from catalog import Meeting, OnRecordError, Settings, SourceError, parse_date
 from catalog.db import open_catalog
 from catalog.errors import MediaError, reason
-from onrecord.progress import Progress
+from onrecord.progress import Progress, Timings
 
 
 @dataclass
@@ -94,8 +93,7 @@ class Pipeline:
         self._embedder: Any = None
         # Loaded on first use; a caller may hand one in (tests count its runs).
         self._diarizer: Any = diarizer
-        # Wall seconds per stage, summed over this pipeline's meetings.
-        self.timings: dict[str, float] = {}
+        self.timings = Timings()
         # Set by a worker (onrecord/worker.py) for the job it runs: ``guard``
         # raises LostClaim before each write once the job was taken over,
         # ``fence`` refuses the index publish inside its transaction.
@@ -105,14 +103,6 @@ class Pipeline:
     def _check_claim(self) -> None:
         if self.guard is not None:
             self.guard()
-
-    @contextmanager
-    def _timed(self, stage: str) -> Iterator[None]:
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - started
 
     def close(self) -> None:
         if self._index is not None:
@@ -155,7 +145,7 @@ class Pipeline:
         self.sweep_work_dirs()
         if not is_url(source) and Path(source).suffix.lower() in CAPTION_SUFFIXES:
             return [self._ingest_captions(Path(source), overrides)]
-        with self._timed("load models"):
+        with self.timings.timed("load models"):
             self.transcriber  # noqa: B018  fail on a missing model before downloading anything
         if is_url(source):
             return self._ingest_url(source, overrides)
@@ -164,7 +154,7 @@ class Pipeline:
     def _ingest_url(self, url: str, overrides: Overrides) -> list[IngestResult]:
         from ingest import list_entries, resolve
 
-        with self._timed("discover"):
+        with self.timings.timed("discover"):
             listings = list_entries(url, self.ytdlp_options)
         if not listings:
             raise SourceError(f"No media found at {url}: the playlist is empty")
@@ -174,7 +164,7 @@ class Pipeline:
             if existing:
                 results.append(self._finish_existing(existing))
                 continue
-            with self._timed("discover"):
+            with self.timings.timed("discover"):
                 remote = resolve(listing, self.ytdlp_options)
             results.append(self.ingest_remote(remote, overrides))
         return results
@@ -187,7 +177,7 @@ class Pipeline:
         if existing:
             return self._finish_existing(existing)
         with self._work_dir() as work:
-            with self._timed("download"), self.progress.bytes(f"download {remote.title[:40]}") as bar:
+            with self.timings.timed("download"), self.progress.bytes(f"download {remote.title[:40]}") as bar:
                 media = download(remote, work, progress=bar, ytdlp_options=self.ytdlp_options)
             existing, digest, decoded = self._decode(media, work, remote.duration)
             if existing:
@@ -215,13 +205,13 @@ class Pipeline:
         its hash."""
         from ingest import decode_audio, file_hash, probe_duration
 
-        with self._timed("audio"):
+        with self.timings.timed("audio"):
             probe_duration(media)  # an empty or unreadable file says so before anything else
             digest = file_hash(media)
         existing = self.catalog.meeting_by_hash(digest)
         if existing:
             return existing, digest, None
-        with self._timed("audio"), self.progress.seconds("extract audio", duration) as bar:
+        with self.timings.timed("audio"), self.progress.seconds("extract audio", duration) as bar:
             return None, digest, decode_audio(media, work / "engines.pcm", progress=bar)
 
     def _video_captions(self, remote: Any) -> list[Any] | None:
@@ -314,14 +304,15 @@ class Pipeline:
             self._check_claim()
             self.catalog.set_status(meeting.id, "indexing")
             index = self.index
-            before = dict(index.timings)
-            with self._timed("index"), self.progress.count("embed chunks") as bar:
+            with (
+                self.timings.timed("index"),
+                self.timings.steps_of(index.timings),  # chunking, embedding, storing
+                self.progress.count("embed chunks") as bar,
+            ):
                 index.index_meeting(
                     meeting.id, segments, progress=bar, fence=self.fence, vocabulary=self.profile.vocabulary
                 )
-            for step, seconds in index.timings.items():  # chunking, embedding, storing
-                self.timings[step] = self.timings.get(step, 0.0) + seconds - before.get(step, 0.0)
-            with self._timed("votes"):
+            with self.timings.timed("votes"):
                 from onrecord.votes import detect_meeting_votes
 
                 detect_meeting_votes(self.catalog, meeting, segments)
@@ -362,10 +353,10 @@ class Pipeline:
 
         def ready() -> None:
             nonlocal done
-            with self._timed("playback wait"):
+            with self.timings.timed("playback wait"):
                 playback.wait()
             done = True
-            self.timings["playback copy"] = self.timings.get("playback copy", 0.0) + playback.seconds
+            self.timings.add("playback copy", playback.seconds)
             playback.src.unlink(missing_ok=True)
 
         try:
@@ -433,7 +424,7 @@ class Pipeline:
         try:
             if self._diarizer is None:
                 self._diarizer = get_diarizer()
-            with self._timed("diarize"), self.progress.seconds("diarize", meeting.duration) as bar:
+            with self.timings.timed("diarize"), self.progress.seconds("diarize", meeting.duration) as bar:
                 found = diarize_cached(
                     catalog,
                     self._diarizer,
@@ -447,7 +438,7 @@ class Pipeline:
         if self._index is None and self._embedder is None:
             from search.embed import get_embedder
 
-            with self._timed("load models"):
+            with self.timings.timed("load models"):
                 self._embedder = get_embedder(self.settings.embed_model)
         return found
 
@@ -471,8 +462,11 @@ class Pipeline:
         assert meeting.id is not None and meeting.audio_hash
         self.catalog.set_status(meeting.id, "transcribing")
         engine = self.transcriber
-        before = dict(engine.timings)
-        with self._timed("transcribe"), self.progress.seconds("transcribe", meeting.duration) as bar:
+        with (
+            self.timings.timed("transcribe"),
+            self.timings.steps_of(engine.timings),  # VAD, decoding, coverage pass
+            self.progress.seconds("transcribe", meeting.duration) as bar,
+        ):
             segments = transcribe_cached(
                 self.catalog,
                 engine,
@@ -480,8 +474,6 @@ class Pipeline:
                 load,
                 progress=bar,
             )
-        for step, seconds in engine.timings.items():  # VAD, decoding, coverage pass
-            self.timings[step] = self.timings.get(step, 0.0) + seconds - before.get(step, 0.0)
         return apply_guards(segments)
 
     # -- scratch space ------------------------------------------------------
