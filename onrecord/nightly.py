@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 from catalog import MediaError, OnRecordError, Settings
 from catalog.errors import NetworkError, reason
 from onrecord.config import RunConfig, SourceConfig
-from onrecord.pipeline import Overrides, Pipeline, Profile, pid_alive
+from onrecord.pipeline import Pipeline, Profile, pid_alive
 from onrecord.progress import Progress
+from onrecord.sources import Overrides
 
 if TYPE_CHECKING:
     from search.alerts import AlertBook

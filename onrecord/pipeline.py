@@ -19,27 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from catalog import Meeting, OnRecordError, Settings, SourceError, parse_date
+from catalog import Meeting, Settings, SourceError
 from catalog.db import open_catalog
 from catalog.errors import MediaError, reason
 from onrecord.progress import Progress, Timings
+from onrecord.sources import Overrides, expand_sources, local_meeting, no_such_file, remote_meeting
 
-
-@dataclass
-class Overrides:
-    """What the user said about a meeting, which beats the source's metadata."""
-
-    body: str | None = None
-    date: str | None = None
-    title: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.date:
-            self.date = parse_date(self.date, "--date")
-        if self.body is not None and not self.body.strip():
-            raise OnRecordError(
-                "--body is empty; give the council's name, e.g. --body 'Seattle City Council'"
-            )
+# Overrides and expand_sources are the CLI's, from here as before.
+__all__ = ["IngestResult", "Overrides", "Pipeline", "Profile", "expand_sources", "pid_alive"]
 
 
 @dataclass(frozen=True)
@@ -182,17 +169,7 @@ class Pipeline:
             existing, digest, decoded = self._decode(media, work, remote.duration)
             if existing:
                 return self._finish_existing(existing)
-            meeting = Meeting(
-                title=overrides.title or remote.title,
-                body=overrides.body
-                or remote.info.get("channel")
-                or remote.info.get("uploader")
-                or "Unsorted",
-                source_url=remote.url,
-                source_id=remote.source_id,
-                date=overrides.date or remote.date,
-                duration=decoded.duration,
-            )
+            meeting = remote_meeting(remote, overrides, decoded.duration)
             segments = self._video_captions(remote)
             if segments:
                 meeting.transcript_source = "captions"
@@ -235,7 +212,7 @@ class Pipeline:
         existing = self.catalog.meeting_by_hash(digest)
         if existing:
             return self._finish_existing(existing)
-        meeting = _local_meeting(path, overrides, digest, segments[-1].end)
+        meeting = local_meeting(path, overrides, digest, segments[-1].end)
         meeting.audio_hash, meeting.status, meeting.transcript_source = digest, "indexing", "captions"
         meeting = self.catalog.add_meeting(meeting, None, segments)
         return IngestResult(self.process(meeting), "added")
@@ -247,7 +224,7 @@ class Pipeline:
             existing, digest, decoded = self._decode(path, work, None)
             if existing:
                 return self._finish_existing(existing)
-            meeting = _local_meeting(path, overrides, digest, decoded.duration)
+            meeting = local_meeting(path, overrides, digest, decoded.duration)
             meeting = self._add(meeting, path, digest, None, move=False)
             return IngestResult(self.process(meeting, decoded), "added")
 
@@ -529,50 +506,3 @@ class Beside:
         if self._error is not None:
             raise self._error
         return self._out
-
-
-# What a folder given to ``ingest`` contributes: recordings and caption files.
-MEDIA_SUFFIXES = (".mp4", ".m4a", ".mp3", ".wav", ".flac", ".ogg", ".opus", ".webm", ".mkv", ".mov", ".aac")
-
-
-def no_such_file(path: Path) -> SourceError:
-    return SourceError(f"{path}: no such file; give a media file, a caption file, a folder or a URL")
-
-
-def expand_sources(sources: list[str]) -> list[str]:
-    """Sources with each folder replaced by the recordings and caption
-    files in it, in name order, so a whole archive imports in one process
-    (its models loaded once)."""
-    from transcribe.captions import CAPTION_SUFFIXES
-
-    out: list[str] = []
-    for source in sources:
-        folder = Path(source)
-        if "://" not in source and not folder.exists():
-            # Before any lock or database is made: a typo leaves nothing behind.
-            raise no_such_file(folder)
-        if "://" in source or not folder.is_dir():
-            out.append(source)
-            continue
-        found = sorted(
-            str(p) for p in folder.iterdir() if p.suffix.lower() in MEDIA_SUFFIXES + CAPTION_SUFFIXES
-        )
-        if not found:
-            raise SourceError(f"{folder}: no recordings or caption files (.vtt, .srt, .mp4, …) in it")
-        out += found
-    return out
-
-
-def _local_meeting(path: Path, overrides: Overrides, digest: str, duration: float) -> Meeting:
-    """A meeting read from a file on this machine: named after the file
-    unless the user named it, identified by its content."""
-    from ingest import date_in_text
-
-    return Meeting(
-        title=overrides.title or path.stem.replace("_", " "),
-        body=overrides.body or "Unsorted",
-        source_url=path.resolve().as_uri(),
-        source_id=digest[:16],
-        date=overrides.date or date_in_text(path.stem),
-        duration=duration,
-    )
