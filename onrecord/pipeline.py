@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,24 +23,11 @@ from catalog.db import open_catalog
 from catalog.errors import MediaError, reason
 from onrecord.progress import Progress, Timings
 from onrecord.sources import Overrides, expand_sources, local_meeting, no_such_file, remote_meeting
+from onrecord.transcription import Profile, Transcription
 
-# Overrides and expand_sources are the CLI's, from here as before.
+# Names callers read from here since before their own modules (sources,
+# transcription) were split off; cli.py reads Overrides and expand_sources.
 __all__ = ["IngestResult", "Overrides", "Pipeline", "Profile", "expand_sources", "pid_alive"]
-
-
-@dataclass(frozen=True)
-class Profile:
-    """How a source's meetings are transcribed; a body or source in
-    sources.toml can set its own."""
-
-    engine: str
-    model: str
-    vocabulary: tuple[str, ...] = ()
-    captions: str = "never"
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Profile:
-        return cls(settings.engine, settings.whisper_model, (), settings.captions)
 
 
 @dataclass
@@ -73,14 +59,12 @@ class Pipeline:
         self.catalog = open_catalog(settings)
         self.ytdlp_options = ytdlp_options or {}
         self.profile = Profile.from_settings(settings)
-        self._transcribers: dict[Profile, Any] = {}
         self._index: Any = None
         # Loaded beside transcription when a meeting is diarized (see
-        # _speakers), else by the index on first use.
+        # _load_embedder), else by the index on first use.
         self._embedder: Any = None
-        # Loaded on first use; a caller may hand one in (tests count its runs).
-        self._diarizer: Any = diarizer
         self.timings = Timings()
+        self.transcription = Transcription(settings, self.catalog, self.progress, self.timings, diarizer)
         # Set by a worker (onrecord/worker.py) for the job it runs: ``guard``
         # raises LostClaim before each write once the job was taken over,
         # ``fence`` refuses the index publish inside its transaction.
@@ -99,21 +83,7 @@ class Pipeline:
     @property
     def transcriber(self) -> Any:
         """The engine for the current profile, loaded once per profile."""
-        if self.profile not in self._transcribers:
-            from transcribe import get_transcriber
-
-            s = self.settings
-            self._transcribers[self.profile] = get_transcriber(
-                self.profile.engine,
-                self.profile.model,
-                device=s.device,
-                beam_size=s.beam_size,
-                batch_size=s.batch_size,
-                language=s.language,
-                vocabulary=list(self.profile.vocabulary),
-                cache_dir=s.data_dir / "models",
-            )
-        return self._transcribers[self.profile]
+        return self.transcription.engine(self.profile)
 
     @property
     def index(self) -> Any:
@@ -270,11 +240,11 @@ class Pipeline:
                     segments = self.catalog.segments(meeting.id)
                 else:
                     load = decoded.load if decoded is not None else self._loader(meeting)
-                    segments, prints = self._transcribe_and_diarize(meeting, load)
+                    heard = self.transcription.run(meeting, load, self.profile, then=self._load_embedder)
                     self._check_claim()
-                    self.catalog.replace_segments(meeting.id, segments)
-                    if prints:
-                        self._remember_voices(meeting, prints)
+                    self.catalog.replace_segments(meeting.id, heard.segments)
+                    if heard.voices:
+                        self.transcription.remember_voices(meeting, heard.voices)
                     # Speakers show by name where a voice was recognised.
                     segments = self.catalog.segments(meeting.id)
                 playback_ready()
@@ -360,98 +330,14 @@ class Pipeline:
 
         return lambda start, seconds: load_audio(self._recording(meeting), start, seconds)
 
-    def _transcribe_and_diarize(
-        self, meeting: Meeting, load: Callable[[float, float], Any]
-    ) -> tuple[list[Any], dict[str, Any]]:
-        """The transcript with speaker labels, and each label's voice print
-        and talk time.
-
-        Both read the audio and neither needs the other, so the diarizer
-        runs in a thread beside the transcriber: CTranslate2 leaves part of
-        the second core idle (beam search, word alignment, Python), which
-        resemblyzer fills. The embedding model loads in that thread too, so
-        indexing does not wait for it.
-        """
-        from transcribe.turns import assign_speakers
-
-        beside = Beside(self._speakers, meeting, load) if self.settings.diarize else None
-        try:
-            segments = self._transcribe(meeting, load)
-        finally:
-            if beside:
-                _torch_threads(None)  # the transcriber is done: the diarizer may take both cores
-            found = beside.result() if beside else None
-        if found is None or not found.turns:
-            return segments, {}
-        talk = found.talk_time()
-        voices = {label: (vector, talk.get(label, 0.0)) for label, vector in found.prints.items()}
-        return assign_speakers(segments, found.turns), voices
-
-    def _speakers(self, meeting: Meeting, load: Callable[[float, float], Any]) -> Any:
-        """Who spoke when, read a block at a time and cached by the audio's
-        hash (a resumed meeting skips this). Runs in its own thread, on its
-        own catalog connection."""
-        from transcribe.diarize import diarize_cached, get_diarizer
-
-        assert meeting.audio_hash
-        # CTranslate2 runs two threads; torch's own two beside them would
-        # oversubscribe the cores (both spin while they wait for work).
-        _torch_threads(1)
-        catalog = open_catalog(self.settings)
-        try:
-            if self._diarizer is None:
-                self._diarizer = get_diarizer()
-            with self.timings.timed("diarize"), self.progress.seconds("diarize", meeting.duration) as bar:
-                found = diarize_cached(
-                    catalog,
-                    self._diarizer,
-                    meeting.audio_hash,
-                    load,
-                    progress=bar,
-                )
-        finally:
-            catalog.close()
-            _torch_threads(None)
+    def _load_embedder(self) -> None:
+        """Runs in the diarizer's thread once it is done, so that indexing
+        does not wait for the embedding model to load."""
         if self._index is None and self._embedder is None:
             from search.embed import get_embedder
 
             with self.timings.timed("load models"):
                 self._embedder = get_embedder(self.settings.embed_model)
-        return found
-
-    def _remember_voices(self, meeting: Meeting, prints: dict[str, Any]) -> None:
-        """Keep the voice prints, and propose names the body's known voices match."""
-        from catalog.speakers import PROPOSE_AT
-        from transcribe.voices import match_voices
-
-        assert meeting.id is not None
-        book = self.catalog.speakers
-        book.set_voices(meeting.id, prints)
-        known = book.known_voices(meeting.body)
-        if known:
-            centroids = {label: vector for label, (vector, _) in prints.items()}
-            book.propose(meeting.id, match_voices(centroids, known, threshold=PROPOSE_AT))
-
-    def _transcribe(self, meeting: Meeting, load: Callable[[float, float], Any]) -> list[Any]:
-        from transcribe import transcribe_cached
-        from transcribe.guards import apply_guards
-
-        assert meeting.id is not None and meeting.audio_hash
-        self.catalog.set_status(meeting.id, "transcribing")
-        engine = self.transcriber
-        with (
-            self.timings.timed("transcribe"),
-            self.timings.steps_of(engine.timings),  # VAD, decoding, coverage pass
-            self.progress.seconds("transcribe", meeting.duration) as bar,
-        ):
-            segments = transcribe_cached(
-                self.catalog,
-                engine,
-                meeting.audio_hash,
-                load,
-                progress=bar,
-            )
-        return apply_guards(segments)
 
     # -- scratch space ------------------------------------------------------
     @contextmanager
@@ -475,34 +361,3 @@ class Pipeline:
                 shutil.rmtree(folder, ignore_errors=True)
                 swept += 1
         return swept
-
-
-def _torch_threads(count: int | None) -> None:
-    """Set torch's intra-op threads (None: one per core)."""
-    import torch
-
-    torch.set_num_threads(count or os.cpu_count() or 1)
-
-
-class Beside:
-    """Runs ``fn(*args)`` in a thread; ``result()`` waits for it and returns
-    what it returned, or raises what it raised."""
-
-    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
-        self._out: Any = None
-        self._error: BaseException | None = None
-
-        def run() -> None:
-            try:
-                self._out = fn(*args)
-            except BaseException as exc:  # handed to the caller of result()
-                self._error = exc
-
-        self._thread = threading.Thread(target=run, name=getattr(fn, "__name__", "beside"), daemon=True)
-        self._thread.start()
-
-    def result(self) -> Any:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._out
