@@ -207,7 +207,8 @@ def carried_over(
 
     from catalog import load_settings
     from catalog.speakers import SpeakerBook
-    from onrecord.pipeline import Overrides, Pipeline
+    from onrecord.pipeline import Pipeline
+    from onrecord.sources import Overrides
     from transcribe.diarize import diarize_cached
 
     diarizer = get_diarizer()

@@ -27,8 +27,10 @@ from typing import TYPE_CHECKING, Any
 from catalog import MediaError, OnRecordError, Settings
 from catalog.errors import NetworkError, reason
 from onrecord.config import RunConfig, SourceConfig
-from onrecord.pipeline import Overrides, Pipeline, Profile, pid_alive
+from onrecord.pipeline import Pipeline, pid_alive
 from onrecord.progress import Progress
+from onrecord.sources import Overrides
+from onrecord.transcription import Profile
 
 if TYPE_CHECKING:
     from search.alerts import AlertBook

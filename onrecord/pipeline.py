@@ -11,8 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,42 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from catalog import Meeting, OnRecordError, Settings, SourceError, parse_date
+from catalog import Meeting, Settings, SourceError
 from catalog.db import open_catalog
 from catalog.errors import MediaError, reason
-from onrecord.progress import Progress
+from onrecord.progress import Progress, Timings
+from onrecord.sources import Overrides, expand_sources, local_meeting, no_such_file, remote_meeting
+from onrecord.transcription import Profile, Transcription
 
-
-@dataclass
-class Overrides:
-    """What the user said about a meeting, which beats the source's metadata."""
-
-    body: str | None = None
-    date: str | None = None
-    title: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.date:
-            self.date = parse_date(self.date, "--date")
-        if self.body is not None and not self.body.strip():
-            raise OnRecordError(
-                "--body is empty; give the council's name, e.g. --body 'Seattle City Council'"
-            )
-
-
-@dataclass(frozen=True)
-class Profile:
-    """How a source's meetings are transcribed; a body or source in
-    sources.toml can set its own."""
-
-    engine: str
-    model: str
-    vocabulary: tuple[str, ...] = ()
-    captions: str = "never"
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Profile:
-        return cls(settings.engine, settings.whisper_model, (), settings.captions)
+# Names callers read from here since before their own modules (sources,
+# transcription) were split off; cli.py reads Overrides and expand_sources.
+__all__ = ["IngestResult", "Overrides", "Pipeline", "Profile", "expand_sources", "pid_alive"]
 
 
 @dataclass
@@ -87,15 +59,12 @@ class Pipeline:
         self.catalog = open_catalog(settings)
         self.ytdlp_options = ytdlp_options or {}
         self.profile = Profile.from_settings(settings)
-        self._transcribers: dict[Profile, Any] = {}
         self._index: Any = None
         # Loaded beside transcription when a meeting is diarized (see
-        # _speakers), else by the index on first use.
+        # _load_embedder), else by the index on first use.
         self._embedder: Any = None
-        # Loaded on first use; a caller may hand one in (tests count its runs).
-        self._diarizer: Any = diarizer
-        # Wall seconds per stage, summed over this pipeline's meetings.
-        self.timings: dict[str, float] = {}
+        self.timings = Timings()
+        self.transcription = Transcription(settings, self.catalog, self.progress, self.timings, diarizer)
         # Set by a worker (onrecord/worker.py) for the job it runs: ``guard``
         # raises LostClaim before each write once the job was taken over,
         # ``fence`` refuses the index publish inside its transaction.
@@ -106,14 +75,6 @@ class Pipeline:
         if self.guard is not None:
             self.guard()
 
-    @contextmanager
-    def _timed(self, stage: str) -> Iterator[None]:
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - started
-
     def close(self) -> None:
         if self._index is not None:
             self._index.close()
@@ -122,21 +83,7 @@ class Pipeline:
     @property
     def transcriber(self) -> Any:
         """The engine for the current profile, loaded once per profile."""
-        if self.profile not in self._transcribers:
-            from transcribe import get_transcriber
-
-            s = self.settings
-            self._transcribers[self.profile] = get_transcriber(
-                self.profile.engine,
-                self.profile.model,
-                device=s.device,
-                beam_size=s.beam_size,
-                batch_size=s.batch_size,
-                language=s.language,
-                vocabulary=list(self.profile.vocabulary),
-                cache_dir=s.data_dir / "models",
-            )
-        return self._transcribers[self.profile]
+        return self.transcription.engine(self.profile)
 
     @property
     def index(self) -> Any:
@@ -155,7 +102,7 @@ class Pipeline:
         self.sweep_work_dirs()
         if not is_url(source) and Path(source).suffix.lower() in CAPTION_SUFFIXES:
             return [self._ingest_captions(Path(source), overrides)]
-        with self._timed("load models"):
+        with self.timings.timed("load models"):
             self.transcriber  # noqa: B018  fail on a missing model before downloading anything
         if is_url(source):
             return self._ingest_url(source, overrides)
@@ -164,7 +111,7 @@ class Pipeline:
     def _ingest_url(self, url: str, overrides: Overrides) -> list[IngestResult]:
         from ingest import list_entries, resolve
 
-        with self._timed("discover"):
+        with self.timings.timed("discover"):
             listings = list_entries(url, self.ytdlp_options)
         if not listings:
             raise SourceError(f"No media found at {url}: the playlist is empty")
@@ -174,7 +121,7 @@ class Pipeline:
             if existing:
                 results.append(self._finish_existing(existing))
                 continue
-            with self._timed("discover"):
+            with self.timings.timed("discover"):
                 remote = resolve(listing, self.ytdlp_options)
             results.append(self.ingest_remote(remote, overrides))
         return results
@@ -187,22 +134,12 @@ class Pipeline:
         if existing:
             return self._finish_existing(existing)
         with self._work_dir() as work:
-            with self._timed("download"), self.progress.bytes(f"download {remote.title[:40]}") as bar:
+            with self.timings.timed("download"), self.progress.bytes(f"download {remote.title[:40]}") as bar:
                 media = download(remote, work, progress=bar, ytdlp_options=self.ytdlp_options)
             existing, digest, decoded = self._decode(media, work, remote.duration)
             if existing:
                 return self._finish_existing(existing)
-            meeting = Meeting(
-                title=overrides.title or remote.title,
-                body=overrides.body
-                or remote.info.get("channel")
-                or remote.info.get("uploader")
-                or "Unsorted",
-                source_url=remote.url,
-                source_id=remote.source_id,
-                date=overrides.date or remote.date,
-                duration=decoded.duration,
-            )
+            meeting = remote_meeting(remote, overrides, decoded.duration)
             segments = self._video_captions(remote)
             if segments:
                 meeting.transcript_source = "captions"
@@ -215,13 +152,13 @@ class Pipeline:
         its hash."""
         from ingest import decode_audio, file_hash, probe_duration
 
-        with self._timed("audio"):
+        with self.timings.timed("audio"):
             probe_duration(media)  # an empty or unreadable file says so before anything else
             digest = file_hash(media)
         existing = self.catalog.meeting_by_hash(digest)
         if existing:
             return existing, digest, None
-        with self._timed("audio"), self.progress.seconds("extract audio", duration) as bar:
+        with self.timings.timed("audio"), self.progress.seconds("extract audio", duration) as bar:
             return None, digest, decode_audio(media, work / "engines.pcm", progress=bar)
 
     def _video_captions(self, remote: Any) -> list[Any] | None:
@@ -245,7 +182,7 @@ class Pipeline:
         existing = self.catalog.meeting_by_hash(digest)
         if existing:
             return self._finish_existing(existing)
-        meeting = _local_meeting(path, overrides, digest, segments[-1].end)
+        meeting = local_meeting(path, overrides, digest, segments[-1].end)
         meeting.audio_hash, meeting.status, meeting.transcript_source = digest, "indexing", "captions"
         meeting = self.catalog.add_meeting(meeting, None, segments)
         return IngestResult(self.process(meeting), "added")
@@ -257,7 +194,7 @@ class Pipeline:
             existing, digest, decoded = self._decode(path, work, None)
             if existing:
                 return self._finish_existing(existing)
-            meeting = _local_meeting(path, overrides, digest, decoded.duration)
+            meeting = local_meeting(path, overrides, digest, decoded.duration)
             meeting = self._add(meeting, path, digest, None, move=False)
             return IngestResult(self.process(meeting, decoded), "added")
 
@@ -303,25 +240,26 @@ class Pipeline:
                     segments = self.catalog.segments(meeting.id)
                 else:
                     load = decoded.load if decoded is not None else self._loader(meeting)
-                    segments, prints = self._transcribe_and_diarize(meeting, load)
+                    heard = self.transcription.run(meeting, load, self.profile, then=self._load_embedder)
                     self._check_claim()
-                    self.catalog.replace_segments(meeting.id, segments)
-                    if prints:
-                        self._remember_voices(meeting, prints)
+                    self.catalog.replace_segments(meeting.id, heard.segments)
+                    if heard.voices:
+                        self.transcription.remember_voices(meeting, heard.voices)
                     # Speakers show by name where a voice was recognised.
                     segments = self.catalog.segments(meeting.id)
                 playback_ready()
             self._check_claim()
             self.catalog.set_status(meeting.id, "indexing")
             index = self.index
-            before = dict(index.timings)
-            with self._timed("index"), self.progress.count("embed chunks") as bar:
+            with (
+                self.timings.timed("index"),
+                self.timings.steps_of(index.timings),  # chunking, embedding, storing
+                self.progress.count("embed chunks") as bar,
+            ):
                 index.index_meeting(
                     meeting.id, segments, progress=bar, fence=self.fence, vocabulary=self.profile.vocabulary
                 )
-            for step, seconds in index.timings.items():  # chunking, embedding, storing
-                self.timings[step] = self.timings.get(step, 0.0) + seconds - before.get(step, 0.0)
-            with self._timed("votes"):
+            with self.timings.timed("votes"):
                 from onrecord.votes import detect_meeting_votes
 
                 detect_meeting_votes(self.catalog, meeting, segments)
@@ -362,10 +300,10 @@ class Pipeline:
 
         def ready() -> None:
             nonlocal done
-            with self._timed("playback wait"):
+            with self.timings.timed("playback wait"):
                 playback.wait()
             done = True
-            self.timings["playback copy"] = self.timings.get("playback copy", 0.0) + playback.seconds
+            self.timings.add("playback copy", playback.seconds)
             playback.src.unlink(missing_ok=True)
 
         try:
@@ -392,97 +330,14 @@ class Pipeline:
 
         return lambda start, seconds: load_audio(self._recording(meeting), start, seconds)
 
-    def _transcribe_and_diarize(
-        self, meeting: Meeting, load: Callable[[float, float], Any]
-    ) -> tuple[list[Any], dict[str, Any]]:
-        """The transcript with speaker labels, and each label's voice print
-        and talk time.
-
-        Both read the audio and neither needs the other, so the diarizer
-        runs in a thread beside the transcriber: CTranslate2 leaves part of
-        the second core idle (beam search, word alignment, Python), which
-        resemblyzer fills. The embedding model loads in that thread too, so
-        indexing does not wait for it.
-        """
-        from transcribe.turns import assign_speakers
-
-        beside = Beside(self._speakers, meeting, load) if self.settings.diarize else None
-        try:
-            segments = self._transcribe(meeting, load)
-        finally:
-            if beside:
-                _torch_threads(None)  # the transcriber is done: the diarizer may take both cores
-            found = beside.result() if beside else None
-        if found is None or not found.turns:
-            return segments, {}
-        talk = found.talk_time()
-        voices = {label: (vector, talk.get(label, 0.0)) for label, vector in found.prints.items()}
-        return assign_speakers(segments, found.turns), voices
-
-    def _speakers(self, meeting: Meeting, load: Callable[[float, float], Any]) -> Any:
-        """Who spoke when, read a block at a time and cached by the audio's
-        hash (a resumed meeting skips this). Runs in its own thread, on its
-        own catalog connection."""
-        from transcribe.diarize import diarize_cached, get_diarizer
-
-        assert meeting.audio_hash
-        # CTranslate2 runs two threads; torch's own two beside them would
-        # oversubscribe the cores (both spin while they wait for work).
-        _torch_threads(1)
-        catalog = open_catalog(self.settings)
-        try:
-            if self._diarizer is None:
-                self._diarizer = get_diarizer()
-            with self._timed("diarize"), self.progress.seconds("diarize", meeting.duration) as bar:
-                found = diarize_cached(
-                    catalog,
-                    self._diarizer,
-                    meeting.audio_hash,
-                    load,
-                    progress=bar,
-                )
-        finally:
-            catalog.close()
-            _torch_threads(None)
+    def _load_embedder(self) -> None:
+        """Runs in the diarizer's thread once it is done, so that indexing
+        does not wait for the embedding model to load."""
         if self._index is None and self._embedder is None:
             from search.embed import get_embedder
 
-            with self._timed("load models"):
+            with self.timings.timed("load models"):
                 self._embedder = get_embedder(self.settings.embed_model)
-        return found
-
-    def _remember_voices(self, meeting: Meeting, prints: dict[str, Any]) -> None:
-        """Keep the voice prints, and propose names the body's known voices match."""
-        from catalog.speakers import PROPOSE_AT
-        from transcribe.voices import match_voices
-
-        assert meeting.id is not None
-        book = self.catalog.speakers
-        book.set_voices(meeting.id, prints)
-        known = book.known_voices(meeting.body)
-        if known:
-            centroids = {label: vector for label, (vector, _) in prints.items()}
-            book.propose(meeting.id, match_voices(centroids, known, threshold=PROPOSE_AT))
-
-    def _transcribe(self, meeting: Meeting, load: Callable[[float, float], Any]) -> list[Any]:
-        from transcribe import transcribe_cached
-        from transcribe.guards import apply_guards
-
-        assert meeting.id is not None and meeting.audio_hash
-        self.catalog.set_status(meeting.id, "transcribing")
-        engine = self.transcriber
-        before = dict(engine.timings)
-        with self._timed("transcribe"), self.progress.seconds("transcribe", meeting.duration) as bar:
-            segments = transcribe_cached(
-                self.catalog,
-                engine,
-                meeting.audio_hash,
-                load,
-                progress=bar,
-            )
-        for step, seconds in engine.timings.items():  # VAD, decoding, coverage pass
-            self.timings[step] = self.timings.get(step, 0.0) + seconds - before.get(step, 0.0)
-        return apply_guards(segments)
 
     # -- scratch space ------------------------------------------------------
     @contextmanager
@@ -506,81 +361,3 @@ class Pipeline:
                 shutil.rmtree(folder, ignore_errors=True)
                 swept += 1
         return swept
-
-
-def _torch_threads(count: int | None) -> None:
-    """Set torch's intra-op threads (None: one per core)."""
-    import torch
-
-    torch.set_num_threads(count or os.cpu_count() or 1)
-
-
-class Beside:
-    """Runs ``fn(*args)`` in a thread; ``result()`` waits for it and returns
-    what it returned, or raises what it raised."""
-
-    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
-        self._out: Any = None
-        self._error: BaseException | None = None
-
-        def run() -> None:
-            try:
-                self._out = fn(*args)
-            except BaseException as exc:  # handed to the caller of result()
-                self._error = exc
-
-        self._thread = threading.Thread(target=run, name=getattr(fn, "__name__", "beside"), daemon=True)
-        self._thread.start()
-
-    def result(self) -> Any:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._out
-
-
-# What a folder given to ``ingest`` contributes: recordings and caption files.
-MEDIA_SUFFIXES = (".mp4", ".m4a", ".mp3", ".wav", ".flac", ".ogg", ".opus", ".webm", ".mkv", ".mov", ".aac")
-
-
-def no_such_file(path: Path) -> SourceError:
-    return SourceError(f"{path}: no such file; give a media file, a caption file, a folder or a URL")
-
-
-def expand_sources(sources: list[str]) -> list[str]:
-    """Sources with each folder replaced by the recordings and caption
-    files in it, in name order, so a whole archive imports in one process
-    (its models loaded once)."""
-    from transcribe.captions import CAPTION_SUFFIXES
-
-    out: list[str] = []
-    for source in sources:
-        folder = Path(source)
-        if "://" not in source and not folder.exists():
-            # Before any lock or database is made: a typo leaves nothing behind.
-            raise no_such_file(folder)
-        if "://" in source or not folder.is_dir():
-            out.append(source)
-            continue
-        found = sorted(
-            str(p) for p in folder.iterdir() if p.suffix.lower() in MEDIA_SUFFIXES + CAPTION_SUFFIXES
-        )
-        if not found:
-            raise SourceError(f"{folder}: no recordings or caption files (.vtt, .srt, .mp4, …) in it")
-        out += found
-    return out
-
-
-def _local_meeting(path: Path, overrides: Overrides, digest: str, duration: float) -> Meeting:
-    """A meeting read from a file on this machine: named after the file
-    unless the user named it, identified by its content."""
-    from ingest import date_in_text
-
-    return Meeting(
-        title=overrides.title or path.stem.replace("_", " "),
-        body=overrides.body or "Unsorted",
-        source_url=path.resolve().as_uri(),
-        source_id=digest[:16],
-        date=overrides.date or date_in_text(path.stem),
-        duration=duration,
-    )

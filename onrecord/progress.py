@@ -1,9 +1,11 @@
 """Progress bars on stderr for the long steps: bytes downloaded, audio
-seconds transcribed, chunks embedded. Stdout stays clean for ``--json``."""
+seconds transcribed, chunks embedded. Stdout stays clean for ``--json``.
+And the wall seconds each stage took, which ``ingest --json`` reports."""
 
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -46,3 +48,28 @@ class Progress:
 
     def count(self, desc: str) -> Any:
         return self._bar(desc, None, unit="chunk")
+
+
+class Timings(dict[str, float]):
+    """Wall seconds per stage, summed over every meeting a pipeline runs;
+    an engine's own steps (VAD, decoding, embedding…) join them by name."""
+
+    def add(self, stage: str, seconds: float) -> None:
+        self[stage] = self.get(stage, 0.0) + seconds
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(stage, time.perf_counter() - started)
+
+    @contextmanager
+    def steps_of(self, steps: dict[str, float]) -> Iterator[None]:
+        """Adds what an engine's running totals grew by inside the block.
+        A block that raised adds nothing: its steps' totals are partial."""
+        before = dict(steps)
+        yield
+        for step, seconds in steps.items():
+            self.add(step, seconds - before.get(step, 0.0))

@@ -201,7 +201,8 @@ class Tasks:
             self.queue.enqueue("ingest", _args(entry), f"recording:{listing.source_key}", QUEUE)
 
     def ingest(self, claim: Claim) -> None:
-        from onrecord.pipeline import Overrides, Profile
+        from onrecord.sources import Overrides
+        from onrecord.transcription import Profile
 
         r = Recording(**_recording_args(claim.args))
         pipeline = self.pipeline

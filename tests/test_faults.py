@@ -56,7 +56,7 @@ def _config(tmp_path: Path, *sources: str) -> Path:
 def _night(home: Path, config: Path, diarizer: Any = None) -> Any:  # noqa: ANN401
     job = NightlyRun(load_settings(home), load_config(config))
     if diarizer is not None:
-        job.pipeline._diarizer = diarizer
+        job.pipeline.transcription.diarizer = diarizer
     try:
         return job.run()
     finally:

@@ -170,7 +170,8 @@ def test_diarizing_beside_transcription_gives_what_one_after_the_other_does(home
     same segments and speakers on a real two-speaker call."""
     from catalog import Catalog, load_settings
     from ingest import decode_audio
-    from onrecord.pipeline import Overrides, Pipeline
+    from onrecord.pipeline import Pipeline
+    from onrecord.sources import Overrides
     from transcribe import transcribe_cached
     from transcribe.diarize import diarize_cached, get_diarizer
     from transcribe.guards import apply_guards

@@ -116,7 +116,8 @@ def test_a_run_killed_before_its_playback_copy_was_made_finishes_it(home: Path) 
     next run makes the copy from it, and only the copy stays."""
     from catalog import load_settings
     from ingest import keep_recording
-    from onrecord.pipeline import Overrides, Pipeline
+    from onrecord.pipeline import Pipeline
+    from onrecord.sources import Overrides
 
     call = shared("speech/two-speakers.wav")
     pipeline = Pipeline(load_settings(home))
