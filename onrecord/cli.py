@@ -5,55 +5,13 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
-from functools import wraps
 from pathlib import Path
-from typing import Any
 
 import click
 
 from catalog import OnRecordError, Settings, load_settings
-
-
-def _fail_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn our own errors into click's one-line ``Error: …`` and exit 1."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except OnRecordError as exc:
-            raise click.ClickException(str(exc)) from None
-
-    return wrapper
-
-
-@contextmanager
-def _pipeline(settings: Settings, progress: bool = False) -> Iterator[Any]:
-    from onrecord.pipeline import Pipeline
-    from onrecord.progress import Progress
-
-    pipeline = Pipeline(settings, Progress(enabled=progress and sys.stderr.isatty()))
-    try:
-        yield pipeline
-    finally:
-        pipeline.close()
-
-
-@contextmanager
-def _run_lock(settings: Settings) -> Iterator[None]:
-    """What changes meetings or sends alerts runs one at a time with the
-    nightly run: a second one exits 3, as a second ``run`` does."""
-    from onrecord.nightly import LOCKED, RunLocked, run_lock
-
-    try:
-        with run_lock(settings.data_dir):
-            yield
-    except RunLocked as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(LOCKED)
+from onrecord.cli_support import echo_queued, fail_cleanly, hold_run_lock, open_pipeline
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -91,7 +49,7 @@ def cli(ctx: click.Context, data_dir: str | None) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the meetings as JSON.")
 @click.pass_obj
-@_fail_cleanly
+@fail_cleanly
 def ingest(
     settings: Settings,
     sources: tuple[str, ...],
@@ -123,7 +81,7 @@ def ingest(
     overrides = Overrides(body=body, date=date, title=title)
     settings = settings.with_overrides(engine=engine, whisper_model=model, captions=captions)
     todo = expand_sources(list(sources))
-    with _run_lock(settings), _pipeline(settings, progress=True) as pipeline:
+    with hold_run_lock(settings), open_pipeline(settings, progress=True) as pipeline:
         # One pipeline for every source: the models load once, for the first
         # meeting that needs them, and serve the rest.
         results = [r for source in todo for r in pipeline.ingest(source, overrides)]
@@ -158,7 +116,7 @@ def ingest(
 @click.option("--limit", default=10, show_default=True, help="How many results.")
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
 @click.pass_obj
-@_fail_cleanly
+@fail_cleanly
 def search(
     settings: Settings,
     query: str,
@@ -192,7 +150,7 @@ def search(
         section=section,
         limit=limit,
     )
-    with _pipeline(settings) as pipeline:
+    with open_pipeline(settings) as pipeline:
         hits = pipeline.index.search(q)
     if as_json:
         click.echo(json.dumps({"query": query, "results": [h.to_dict() for h in hits]}, indent=2))
@@ -213,7 +171,7 @@ def search(
 @click.option("--rebuild", is_flag=True, help="Start from an empty index (reclaims space).")
 @click.option("--model", "embed_model", help="Embedding model name or folder (default: the setting).")
 @click.pass_obj
-@_fail_cleanly
+@fail_cleanly
 def reindex(settings: Settings, rebuild: bool, embed_model: str | None) -> None:
     """Bring the search index up to date with the embedding model and chunker.
 
@@ -225,7 +183,7 @@ def reindex(settings: Settings, rebuild: bool, embed_model: str | None) -> None:
       onrecord reindex --rebuild
     """
     settings = settings.with_overrides(embed_model=embed_model)
-    with _run_lock(settings), _pipeline(settings, progress=True) as pipeline:
+    with hold_run_lock(settings), open_pipeline(settings, progress=True) as pipeline:
         with pipeline.progress.count("reindex meetings") as bar:
             count = pipeline.index.reindex(rebuild=rebuild, progress=bar)
         model = pipeline.index.model_id
@@ -244,7 +202,7 @@ def reindex(settings: Settings, rebuild: bool, embed_model: str | None) -> None:
 @click.option("--body", help="Only this body.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
-@_fail_cleanly
+@fail_cleanly
 def meetings(settings: Settings, body: str | None, as_json: bool) -> None:
     """List ingested meetings with their status.
 
@@ -252,7 +210,7 @@ def meetings(settings: Settings, body: str | None, as_json: bool) -> None:
     Example:
       onrecord meetings --json
     """
-    with _pipeline(settings) as pipeline:
+    with open_pipeline(settings) as pipeline:
         found = pipeline.catalog.meetings(body=body)
     if as_json:
         click.echo(json.dumps({"meetings": [m.summary() for m in found]}, indent=2))
@@ -270,7 +228,7 @@ def meetings(settings: Settings, body: str | None, as_json: bool) -> None:
     "--format", "fmt", type=click.Choice(["txt", "vtt", "srt", "json"]), default="txt", show_default=True
 )
 @click.pass_obj
-@_fail_cleanly
+@fail_cleanly
 def transcript(settings: Settings, meeting_id: int, fmt: str) -> None:
     """Print a meeting's transcript.
 
@@ -280,7 +238,7 @@ def transcript(settings: Settings, meeting_id: int, fmt: str) -> None:
     """
     from catalog.formats import render
 
-    with _pipeline(settings) as pipeline:
+    with open_pipeline(settings) as pipeline:
         meeting = pipeline.catalog.meeting(meeting_id)
         if meeting is None:
             raise OnRecordError(f"No meeting {meeting_id}; list them with: onrecord meetings")
@@ -303,7 +261,7 @@ def transcript(settings: Settings, meeting_id: int, fmt: str) -> None:
     help="Print as CSV (a row per member's vote) or Open Civic Data vote events (JSON).",
 )
 @click.pass_obj
-@_fail_cleanly
+@fail_cleanly
 def votes(
     settings: Settings,
     meeting_id: int | None,
@@ -325,7 +283,7 @@ def votes(
     from catalog.votes import vote_filter
     from onrecord.votes import linker, list_votes
 
-    with _pipeline(settings) as pipeline:
+    with open_pipeline(settings) as pipeline:
         where = vote_filter(pipeline.catalog, meeting_id, body, member, since, until, result)
         listed = list_votes(pipeline.catalog, where, linker(settings))
     found = [vote for vote, _ in listed]
@@ -367,7 +325,7 @@ def votes(
 @click.option("--until", help="Only events on or before YYYY-MM-DD.")
 @click.option("--api", help="The Legistar Web API's base (default https://webapi.legistar.com/v1).")
 @click.pass_obj
-@_fail_cleanly
+@fail_cleanly
 def legistar(
     settings: Settings,
     client: str,
@@ -390,7 +348,7 @@ def legistar(
     from ingest.legistar import DEFAULT_API, LegistarClient
     from onrecord.votes import import_legistar
 
-    with _pipeline(settings) as pipeline:
+    with open_pipeline(settings) as pipeline:
         report = import_legistar(
             pipeline.catalog, LegistarClient(client, api or DEFAULT_API), body, legistar_body, since, until
         )
@@ -402,7 +360,7 @@ def legistar(
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, type=int)
 @click.pass_obj
-@_fail_cleanly
+@fail_cleanly
 def serve(settings: Settings, host: str, port: int, threads: int) -> None:
     """Serve the search app with waitress.
 
@@ -430,7 +388,7 @@ def serve(settings: Settings, host: str, port: int, threads: int) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
-@_fail_cleanly
+@fail_cleanly
 def speakers(settings: Settings, meeting_id: int, naming: tuple[str, str] | None, as_json: bool) -> None:
     """List a meeting's speakers, or name one.
 
@@ -441,7 +399,7 @@ def speakers(settings: Settings, meeting_id: int, naming: tuple[str, str] | None
     Example:
       onrecord speakers 12 --name SPEAKER_2 "Jason Lando"
     """
-    with _pipeline(settings) as pipeline:
+    with open_pipeline(settings) as pipeline:
         if pipeline.catalog.meeting(meeting_id) is None:
             raise OnRecordError(f"No meeting {meeting_id}; list them with: onrecord meetings")
         book = pipeline.catalog.speakers
@@ -476,7 +434,7 @@ def speakers(settings: Settings, meeting_id: int, naming: tuple[str, str] | None
 @click.option("--since", help="Only meetings on or after YYYY-MM-DD.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
 @click.pass_obj
-@_fail_cleanly
+@fail_cleanly
 def run_command(settings: Settings, config_path: str, since: str | None, as_json: bool) -> None:
     """The nightly job: find new meetings, ingest them, send alerts.
 
@@ -492,7 +450,7 @@ def run_command(settings: Settings, config_path: str, since: str | None, as_json
     """
     from catalog import parse_date
     from onrecord.config import load_config
-    from onrecord.nightly import LOCKED, NightlyRun, RunLocked, alert_failure_line, run_lock
+    from onrecord.nightly import NightlyRun, alert_failure_line
     from onrecord.progress import Progress
 
     config = load_config(Path(config_path))
@@ -500,19 +458,14 @@ def run_command(settings: Settings, config_path: str, since: str | None, as_json
     if settings.database_url:  # the workers do the work: queue it
         from onrecord.worker import queue_nightly
 
-        for source, job in queue_nightly(settings, config, since):
-            click.echo(f"queued {source}" + (f" (job {job})" if job else " (already queued)"))
+        echo_queued(queue_nightly(settings, config, since))
         return
-    try:
-        with run_lock(settings.data_dir):
-            job = NightlyRun(settings, config, since, Progress(enabled=sys.stderr.isatty()))
-            try:
-                report = job.run()
-            finally:
-                job.close()
-    except RunLocked as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(LOCKED)
+    with hold_run_lock(settings):
+        job = NightlyRun(settings, config, since, Progress(enabled=sys.stderr.isatty()))
+        try:
+            report = job.run()
+        finally:
+            job.close()
     if as_json:
         click.echo(json.dumps(asdict(report), indent=2))
     else:
@@ -537,7 +490,7 @@ def db() -> None:
 
 @db.command("upgrade")
 @click.pass_obj
-@_fail_cleanly
+@fail_cleanly
 def db_upgrade(settings: Settings) -> None:
     """Create or migrate the schema of every store: catalog, alerts, search
     index and job queue. Run it once after installing or upgrading OnRecord;
@@ -556,7 +509,7 @@ def db_upgrade(settings: Settings) -> None:
 @db.command("jobs")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-@_fail_cleanly
+@fail_cleanly
 def db_jobs(settings: Settings, as_json: bool) -> None:
     """List the queue's jobs: what each does, whether it is waiting (todo),
     running (doing), succeeded or failed, its attempts and its last error.
@@ -588,7 +541,7 @@ def db_jobs(settings: Settings, as_json: bool) -> None:
 @click.option("--date", help="Meeting date, YYYY-MM-DD (overrides the upload date).")
 @click.option("--title", help="Meeting title (overrides the source's title).")
 @click.pass_obj
-@_fail_cleanly
+@fail_cleanly
 def enqueue(
     settings: Settings, sources: tuple[str, ...], body: str | None, date: str | None, title: str | None
 ) -> None:
@@ -604,9 +557,9 @@ def enqueue(
     from onrecord.worker import Recording, enqueue_recordings
 
     said = Overrides(body=body, date=date, title=title)  # checks --body and --date
-    queued = enqueue_recordings(settings, [Recording(s, said.body, said.date, said.title) for s in sources])
-    for source, job in queued:
-        click.echo(f"queued {source}" + (f" (job {job})" if job else " (already queued)"))
+    echo_queued(
+        enqueue_recordings(settings, [Recording(s, said.body, said.date, said.title) for s in sources])
+    )
 
 
 @cli.command()
@@ -618,7 +571,7 @@ def enqueue(
 )
 @click.option("--until-idle", is_flag=True, help="Exit once no job is queued or running.")
 @click.pass_obj
-@_fail_cleanly
+@fail_cleanly
 def worker(settings: Settings, queues: str, concurrency: int, until_idle: bool) -> None:
     """Run queued jobs (discover, ingest, alerts) from the PostgreSQL queue;
     run it on as many machines as you like. Ctrl-C or SIGTERM stops between
@@ -652,7 +605,7 @@ def alerts() -> None:
 @click.option("--min-score", type=float, help="Semantic match threshold (default 0.55, MiniLM cosine).")
 @click.option("--backfill", is_flag=True, help="Also alert on meetings already ingested.")
 @click.pass_obj
-@_fail_cleanly
+@fail_cleanly
 def alerts_add(
     settings: Settings,
     query: str,
@@ -672,7 +625,7 @@ def alerts_add(
     from search.notify import check_target
 
     check_target(notify, settings)
-    with _pipeline(settings) as pipeline:
+    with open_pipeline(settings) as pipeline:
         saved = alerts_book(pipeline.catalog).add(
             query, notify, body, speaker, DEFAULT_MIN_SCORE if min_score is None else min_score, backfill
         )
@@ -684,7 +637,7 @@ def alerts_add(
 @alerts.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
-@_fail_cleanly
+@fail_cleanly
 def alerts_list(settings: Settings, as_json: bool) -> None:
     """List saved searches.
 
@@ -694,7 +647,7 @@ def alerts_list(settings: Settings, as_json: bool) -> None:
     """
     from search.alerts import alerts_book
 
-    with _pipeline(settings) as pipeline:
+    with open_pipeline(settings) as pipeline:
         saved = alerts_book(pipeline.catalog).all()
     if as_json:
         click.echo(json.dumps({"saved_searches": [asdict(s) for s in saved]}, indent=2))
@@ -709,7 +662,7 @@ def alerts_list(settings: Settings, as_json: bool) -> None:
 @alerts.command("remove")
 @click.argument("saved_id", type=int)
 @click.pass_obj
-@_fail_cleanly
+@fail_cleanly
 def alerts_remove(settings: Settings, saved_id: int) -> None:
     """Delete a saved search and its alerts.
 
@@ -719,7 +672,7 @@ def alerts_remove(settings: Settings, saved_id: int) -> None:
     """
     from search.alerts import alerts_book
 
-    with _pipeline(settings) as pipeline:
+    with open_pipeline(settings) as pipeline:
         if not alerts_book(pipeline.catalog).remove(saved_id):
             raise OnRecordError(f"No saved search {saved_id}; list them with: onrecord alerts list")
     click.echo(f"Removed saved search {saved_id}.")
@@ -727,7 +680,7 @@ def alerts_remove(settings: Settings, saved_id: int) -> None:
 
 @alerts.command("check")
 @click.pass_obj
-@_fail_cleanly
+@fail_cleanly
 def alerts_check(settings: Settings) -> None:
     """Evaluate saved searches on new meetings and send what is pending now.
 
@@ -740,7 +693,7 @@ def alerts_check(settings: Settings) -> None:
     """
     from onrecord.nightly import UNDELIVERED, alert_failure_line, check_alerts
 
-    with _run_lock(settings), _pipeline(settings) as pipeline:
+    with hold_run_lock(settings), open_pipeline(settings) as pipeline:
         outcome = check_alerts(pipeline, settings)
     failed = outcome.failed
     click.echo(f"{outcome.sent} alert(s) sent" + (f", {failed} failed (retried next time)" if failed else ""))
