@@ -1,59 +1,22 @@
 """The ``onrecord`` command. Each command parses options, calls one library
-function and prints; problems a user can fix become one-line errors."""
+function and prints; problems a user can fix become one-line errors. The
+votes, queue and alerts commands live in their own modules (``cli_votes``,
+``cli_queue``, ``cli_alerts``), added to the group here."""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
-from functools import wraps
 from pathlib import Path
-from typing import Any
 
 import click
 
 from catalog import OnRecordError, Settings, load_settings
-
-
-def _fail_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn our own errors into click's one-line ``Error: …`` and exit 1."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except OnRecordError as exc:
-            raise click.ClickException(str(exc)) from None
-
-    return wrapper
-
-
-@contextmanager
-def _pipeline(settings: Settings, progress: bool = False) -> Iterator[Any]:
-    from onrecord.pipeline import Pipeline
-    from onrecord.progress import Progress
-
-    pipeline = Pipeline(settings, Progress(enabled=progress and sys.stderr.isatty()))
-    try:
-        yield pipeline
-    finally:
-        pipeline.close()
-
-
-@contextmanager
-def _run_lock(settings: Settings) -> Iterator[None]:
-    """What changes meetings or sends alerts runs one at a time with the
-    nightly run: a second one exits 3, as a second ``run`` does."""
-    from onrecord.nightly import LOCKED, RunLocked, run_lock
-
-    try:
-        with run_lock(settings.data_dir):
-            yield
-    except RunLocked as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(LOCKED)
+from onrecord.cli_alerts import alerts
+from onrecord.cli_queue import db, enqueue, worker
+from onrecord.cli_support import echo_queued, fail_cleanly, hold_run_lock, open_pipeline
+from onrecord.cli_votes import legistar, votes
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -91,7 +54,7 @@ def cli(ctx: click.Context, data_dir: str | None) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the meetings as JSON.")
 @click.pass_obj
-@_fail_cleanly
+@fail_cleanly
 def ingest(
     settings: Settings,
     sources: tuple[str, ...],
@@ -123,7 +86,7 @@ def ingest(
     overrides = Overrides(body=body, date=date, title=title)
     settings = settings.with_overrides(engine=engine, whisper_model=model, captions=captions)
     todo = expand_sources(list(sources))
-    with _run_lock(settings), _pipeline(settings, progress=True) as pipeline:
+    with hold_run_lock(settings), open_pipeline(settings, progress=True) as pipeline:
         # One pipeline for every source: the models load once, for the first
         # meeting that needs them, and serve the rest.
         results = [r for source in todo for r in pipeline.ingest(source, overrides)]
@@ -158,7 +121,7 @@ def ingest(
 @click.option("--limit", default=10, show_default=True, help="How many results.")
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
 @click.pass_obj
-@_fail_cleanly
+@fail_cleanly
 def search(
     settings: Settings,
     query: str,
@@ -192,7 +155,7 @@ def search(
         section=section,
         limit=limit,
     )
-    with _pipeline(settings) as pipeline:
+    with open_pipeline(settings) as pipeline:
         hits = pipeline.index.search(q)
     if as_json:
         click.echo(json.dumps({"query": query, "results": [h.to_dict() for h in hits]}, indent=2))
@@ -213,7 +176,7 @@ def search(
 @click.option("--rebuild", is_flag=True, help="Start from an empty index (reclaims space).")
 @click.option("--model", "embed_model", help="Embedding model name or folder (default: the setting).")
 @click.pass_obj
-@_fail_cleanly
+@fail_cleanly
 def reindex(settings: Settings, rebuild: bool, embed_model: str | None) -> None:
     """Bring the search index up to date with the embedding model and chunker.
 
@@ -225,7 +188,7 @@ def reindex(settings: Settings, rebuild: bool, embed_model: str | None) -> None:
       onrecord reindex --rebuild
     """
     settings = settings.with_overrides(embed_model=embed_model)
-    with _run_lock(settings), _pipeline(settings, progress=True) as pipeline:
+    with hold_run_lock(settings), open_pipeline(settings, progress=True) as pipeline:
         with pipeline.progress.count("reindex meetings") as bar:
             count = pipeline.index.reindex(rebuild=rebuild, progress=bar)
         model = pipeline.index.model_id
@@ -244,7 +207,7 @@ def reindex(settings: Settings, rebuild: bool, embed_model: str | None) -> None:
 @click.option("--body", help="Only this body.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
-@_fail_cleanly
+@fail_cleanly
 def meetings(settings: Settings, body: str | None, as_json: bool) -> None:
     """List ingested meetings with their status.
 
@@ -252,7 +215,7 @@ def meetings(settings: Settings, body: str | None, as_json: bool) -> None:
     Example:
       onrecord meetings --json
     """
-    with _pipeline(settings) as pipeline:
+    with open_pipeline(settings) as pipeline:
         found = pipeline.catalog.meetings(body=body)
     if as_json:
         click.echo(json.dumps({"meetings": [m.summary() for m in found]}, indent=2))
@@ -270,7 +233,7 @@ def meetings(settings: Settings, body: str | None, as_json: bool) -> None:
     "--format", "fmt", type=click.Choice(["txt", "vtt", "srt", "json"]), default="txt", show_default=True
 )
 @click.pass_obj
-@_fail_cleanly
+@fail_cleanly
 def transcript(settings: Settings, meeting_id: int, fmt: str) -> None:
     """Print a meeting's transcript.
 
@@ -280,7 +243,7 @@ def transcript(settings: Settings, meeting_id: int, fmt: str) -> None:
     """
     from catalog.formats import render
 
-    with _pipeline(settings) as pipeline:
+    with open_pipeline(settings) as pipeline:
         meeting = pipeline.catalog.meeting(meeting_id)
         if meeting is None:
             raise OnRecordError(f"No meeting {meeting_id}; list them with: onrecord meetings")
@@ -290,119 +253,11 @@ def transcript(settings: Settings, meeting_id: int, fmt: str) -> None:
 
 
 @cli.command()
-@click.option("--meeting", "meeting_id", type=int, help="Only this meeting id.")
-@click.option("--body", help="Only this body.")
-@click.option("--member", help="Only votes in which this member voted (name or last name).")
-@click.option("--since", help="Only meetings on or after YYYY-MM-DD.")
-@click.option("--until", help="Only meetings on or before YYYY-MM-DD.")
-@click.option("--result", type=click.Choice(["passed", "failed"]), help="Only votes with this result.")
-@click.option("--json", "as_json", is_flag=True, help="Print the votes as JSON.")
-@click.option(
-    "--export",
-    type=click.Choice(["csv", "ocd"]),
-    help="Print as CSV (a row per member's vote) or Open Civic Data vote events (JSON).",
-)
-@click.pass_obj
-@_fail_cleanly
-def votes(
-    settings: Settings,
-    meeting_id: int | None,
-    body: str | None,
-    member: str | None,
-    since: str | None,
-    until: str | None,
-    result: str | None,
-    as_json: bool,
-    export: str | None,
-) -> None:
-    """List the votes taken: motion, result, counts and each member's vote,
-    with a link to the second the question was put.
-
-    \b
-    Example:
-      onrecord votes --body "Oakland City Council" --member Kalb --json
-    """
-    from catalog.votes import vote_filter
-    from onrecord.votes import linker, list_votes
-
-    with _pipeline(settings) as pipeline:
-        where = vote_filter(pipeline.catalog, meeting_id, body, member, since, until, result)
-        listed = list_votes(pipeline.catalog, where, linker(settings))
-    found = [vote for vote, _ in listed]
-    if as_json:
-        click.echo(json.dumps({"votes": found}, indent=2))
-        return
-    if export:
-        from catalog.vote_export import ocd_vote_event, votes_csv
-
-        text = (
-            votes_csv(found) if export == "csv" else json.dumps([ocd_vote_event(v) for v in found], indent=2)
-        )
-        click.echo(text, nl=export != "csv")
-        return
-    if not found:
-        click.echo("No votes found.")
-    from catalog.formats import clock
-
-    for v, notes in listed:
-        counts = "-".join(str(v[k]) for k in ("yes", "no") if v[k] is not None)
-        at = f" at {clock(v['start'])[:8]}" if v["start"] is not None else ""
-        click.echo(f"{v['body']} · {v['meeting_date'] or 'undated'} · {v['kind']}{at} [{v['source']}]")
-        click.echo(f"  {v['result'].upper()} {counts}  {v['motion']}")
-        if v["members"]:
-            click.echo("  " + ", ".join(f"{m['name']}: {m['vote']}" for m in v["members"]))
-        for note in notes:
-            click.echo(f"  ! {note}")
-        click.echo(f"  {v['url']}\n")
-
-
-@cli.command()
-@click.argument("client")
-@click.option("--body", required=True, help="The body in OnRecord, e.g. 'Seattle City Council'.")
-@click.option(
-    "--legistar-body",
-    help="Legistar's name for the body (default: its events whose body name is --body or ends it).",
-)
-@click.option("--since", help="Only events on or after YYYY-MM-DD.")
-@click.option("--until", help="Only events on or before YYYY-MM-DD.")
-@click.option("--api", help="The Legistar Web API's base (default https://webapi.legistar.com/v1).")
-@click.pass_obj
-@_fail_cleanly
-def legistar(
-    settings: Settings,
-    client: str,
-    body: str,
-    legistar_body: str | None,
-    since: str | None,
-    until: str | None,
-    api: str | None,
-) -> None:
-    """Import a body's events, agenda items, votes and members from Legistar.
-
-    Each event joins the meeting of the same body and date (or becomes a
-    meeting without a recording, which its recording joins when ingested);
-    each vote is linked to the second the recording has it.
-
-    \b
-    Example:
-      onrecord legistar seattle --body "Seattle City Council" --legistar-body "City Council"
-    """
-    from ingest.legistar import DEFAULT_API, LegistarClient
-    from onrecord.votes import import_legistar
-
-    with _pipeline(settings) as pipeline:
-        report = import_legistar(
-            pipeline.catalog, LegistarClient(client, api or DEFAULT_API), body, legistar_body, since, until
-        )
-    click.echo(report.summary())
-
-
-@cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, type=int)
 @click.pass_obj
-@_fail_cleanly
+@fail_cleanly
 def serve(settings: Settings, host: str, port: int, threads: int) -> None:
     """Serve the search app with waitress.
 
@@ -430,7 +285,7 @@ def serve(settings: Settings, host: str, port: int, threads: int) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
-@_fail_cleanly
+@fail_cleanly
 def speakers(settings: Settings, meeting_id: int, naming: tuple[str, str] | None, as_json: bool) -> None:
     """List a meeting's speakers, or name one.
 
@@ -441,7 +296,7 @@ def speakers(settings: Settings, meeting_id: int, naming: tuple[str, str] | None
     Example:
       onrecord speakers 12 --name SPEAKER_2 "Jason Lando"
     """
-    with _pipeline(settings) as pipeline:
+    with open_pipeline(settings) as pipeline:
         if pipeline.catalog.meeting(meeting_id) is None:
             raise OnRecordError(f"No meeting {meeting_id}; list them with: onrecord meetings")
         book = pipeline.catalog.speakers
@@ -476,7 +331,7 @@ def speakers(settings: Settings, meeting_id: int, naming: tuple[str, str] | None
 @click.option("--since", help="Only meetings on or after YYYY-MM-DD.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
 @click.pass_obj
-@_fail_cleanly
+@fail_cleanly
 def run_command(settings: Settings, config_path: str, since: str | None, as_json: bool) -> None:
     """The nightly job: find new meetings, ingest them, send alerts.
 
@@ -492,7 +347,7 @@ def run_command(settings: Settings, config_path: str, since: str | None, as_json
     """
     from catalog import parse_date
     from onrecord.config import load_config
-    from onrecord.nightly import LOCKED, NightlyRun, RunLocked, alert_failure_line, run_lock
+    from onrecord.nightly import NightlyRun, alert_failure_line
     from onrecord.progress import Progress
 
     config = load_config(Path(config_path))
@@ -500,19 +355,14 @@ def run_command(settings: Settings, config_path: str, since: str | None, as_json
     if settings.database_url:  # the workers do the work: queue it
         from onrecord.worker import queue_nightly
 
-        for source, job in queue_nightly(settings, config, since):
-            click.echo(f"queued {source}" + (f" (job {job})" if job else " (already queued)"))
+        echo_queued(queue_nightly(settings, config, since))
         return
-    try:
-        with run_lock(settings.data_dir):
-            job = NightlyRun(settings, config, since, Progress(enabled=sys.stderr.isatty()))
-            try:
-                report = job.run()
-            finally:
-                job.close()
-    except RunLocked as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(LOCKED)
+    with hold_run_lock(settings):
+        job = NightlyRun(settings, config, since, Progress(enabled=sys.stderr.isatty()))
+        try:
+            report = job.run()
+        finally:
+            job.close()
     if as_json:
         click.echo(json.dumps(asdict(report), indent=2))
     else:
@@ -530,224 +380,8 @@ def run_command(settings: Settings, config_path: str, since: str | None, as_json
     sys.exit(report.exit_code)
 
 
-@cli.group()
-def db() -> None:
-    """The PostgreSQL database named by database_url (ONRECORD_DATABASE_URL)."""
-
-
-@db.command("upgrade")
-@click.pass_obj
-@_fail_cleanly
-def db_upgrade(settings: Settings) -> None:
-    """Create or migrate the schema of every store: catalog, alerts, search
-    index and job queue. Run it once after installing or upgrading OnRecord;
-    workers and the app refuse an older schema.
-
-    \b
-    Example:
-      ONRECORD_DATABASE_URL=postgresql://onrecord@db/onrecord onrecord db upgrade
-    """
-    from onrecord.worker import upgrade_database
-
-    for line in upgrade_database(settings):
-        click.echo(line)
-
-
-@db.command("jobs")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_obj
-@_fail_cleanly
-def db_jobs(settings: Settings, as_json: bool) -> None:
-    """List the queue's jobs: what each does, whether it is waiting (todo),
-    running (doing), succeeded or failed, its attempts and its last error.
-
-    \b
-    Example:
-      ONRECORD_DATABASE_URL=postgresql://onrecord@db/onrecord onrecord db jobs
-    """
-    from dataclasses import asdict
-
-    from onrecord.worker import job_states
-
-    jobs = job_states(settings)
-    if as_json:
-        click.echo(json.dumps({"jobs": [asdict(j) for j in jobs]}, indent=2))
-        return
-    for j in jobs:
-        error = f"  ({j.last_error.splitlines()[0][:80]})" if j.last_error else ""
-        click.echo(f"{j.id:>6} {j.task:9} {j.status:9} tries {j.attempts}  {j.fence_key}{error}")
-    counts = {
-        status: sum(j.status == status for j in jobs) for status in ("todo", "doing", "succeeded", "failed")
-    }
-    click.echo(", ".join(f"{n} {status}" for status, n in counts.items()))
-
-
-@cli.command()
-@click.argument("sources", nargs=-1, required=True)
-@click.option("--body", help="The council or board that met (overrides the source's channel).")
-@click.option("--date", help="Meeting date, YYYY-MM-DD (overrides the upload date).")
-@click.option("--title", help="Meeting title (overrides the source's title).")
-@click.pass_obj
-@_fail_cleanly
-def enqueue(
-    settings: Settings, sources: tuple[str, ...], body: str | None, date: str | None, title: str | None
-) -> None:
-    """Queue recordings for the workers (PostgreSQL only). SOURCE is what
-    `onrecord ingest` takes; a URL is listed first by a worker, and each of
-    its recordings queued once.
-
-    \b
-    Example:
-      onrecord enqueue council-2024-03-05.mp4 --body "Seattle City Council" --date 2024-03-05
-    """
-    from onrecord.pipeline import Overrides
-    from onrecord.worker import Recording, enqueue_recordings
-
-    said = Overrides(body=body, date=date, title=title)  # checks --body and --date
-    queued = enqueue_recordings(settings, [Recording(s, said.body, said.date, said.title) for s in sources])
-    for source, job in queued:
-        click.echo(f"queued {source}" + (f" (job {job})" if job else " (already queued)"))
-
-
-@cli.command()
-@click.option(
-    "--queues", default="default", show_default=True, help="Comma-separated queues to take jobs from."
-)
-@click.option(
-    "--concurrency", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes."
-)
-@click.option("--until-idle", is_flag=True, help="Exit once no job is queued or running.")
-@click.pass_obj
-@_fail_cleanly
-def worker(settings: Settings, queues: str, concurrency: int, until_idle: bool) -> None:
-    """Run queued jobs (discover, ingest, alerts) from the PostgreSQL queue;
-    run it on as many machines as you like. Ctrl-C or SIGTERM stops between
-    jobs, handing back what was held; a worker killed outright loses its
-    job to another once its lease (60 s) runs out.
-
-    \b
-    Example:
-      ONRECORD_DATABASE_URL=postgresql://onrecord@db/onrecord onrecord worker --concurrency 2
-    """
-    from onrecord.worker import work
-
-    sys.exit(work(settings, [q.strip() for q in queues.split(",") if q.strip()], concurrency, until_idle))
-
-
-@cli.group()
-def alerts() -> None:
-    """Saved searches that alert when a meeting discusses them.
-
-    \b
-    Example:
-      onrecord alerts add "287(g)" --notify webhook:https://hooks.slack.com/services/XXX
-    """
-
-
-@alerts.command("add")
-@click.argument("query")
-@click.option("--notify", required=True, help="atom, webhook:URL or email:ADDRESS.")
-@click.option("--body", help="Only meetings of this body.")
-@click.option("--speaker", help="Only passages by this speaker.")
-@click.option("--min-score", type=float, help="Semantic match threshold (default 0.55, MiniLM cosine).")
-@click.option("--backfill", is_flag=True, help="Also alert on meetings already ingested.")
-@click.pass_obj
-@_fail_cleanly
-def alerts_add(
-    settings: Settings,
-    query: str,
-    notify: str,
-    body: str | None,
-    speaker: str | None,
-    min_score: float | None,
-    backfill: bool,
-) -> None:
-    """Save a search; new meetings that match it send an alert.
-
-    \b
-    Example:
-      onrecord alerts add "287(g)" --body "Pittsburgh City Council" --notify email:desk@example.org
-    """
-    from search.alerts import DEFAULT_MIN_SCORE, alerts_book
-    from search.notify import check_target
-
-    check_target(notify, settings)
-    with _pipeline(settings) as pipeline:
-        saved = alerts_book(pipeline.catalog).add(
-            query, notify, body, speaker, DEFAULT_MIN_SCORE if min_score is None else min_score, backfill
-        )
-    click.echo(f"Saved search {saved.id}: {saved.query!r} → {saved.notify}")
-    if saved.notify == "atom":
-        click.echo(f"Feed: {settings.base_url}/alerts/{saved.feed_token}/feed.atom")
-
-
-@alerts.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-@click.pass_obj
-@_fail_cleanly
-def alerts_list(settings: Settings, as_json: bool) -> None:
-    """List saved searches.
-
-    \b
-    Example:
-      onrecord alerts list --json
-    """
-    from search.alerts import alerts_book
-
-    with _pipeline(settings) as pipeline:
-        saved = alerts_book(pipeline.catalog).all()
-    if as_json:
-        click.echo(json.dumps({"saved_searches": [asdict(s) for s in saved]}, indent=2))
-        return
-    if not saved:
-        click.echo('No saved searches. Add one with: onrecord alerts add "287(g)" --notify atom')
-    for s in saved:
-        scope = " ".join(filter(None, [s.body and f"body={s.body}", s.speaker and f"speaker={s.speaker}"]))
-        click.echo(f"{s.id:>4}  {s.query!r}  → {s.notify}  {scope}".rstrip())
-
-
-@alerts.command("remove")
-@click.argument("saved_id", type=int)
-@click.pass_obj
-@_fail_cleanly
-def alerts_remove(settings: Settings, saved_id: int) -> None:
-    """Delete a saved search and its alerts.
-
-    \b
-    Example:
-      onrecord alerts remove 3
-    """
-    from search.alerts import alerts_book
-
-    with _pipeline(settings) as pipeline:
-        if not alerts_book(pipeline.catalog).remove(saved_id):
-            raise OnRecordError(f"No saved search {saved_id}; list them with: onrecord alerts list")
-    click.echo(f"Removed saved search {saved_id}.")
-
-
-@alerts.command("check")
-@click.pass_obj
-@_fail_cleanly
-def alerts_check(settings: Settings) -> None:
-    """Evaluate saved searches on new meetings and send what is pending now.
-
-    Exits 3 while a nightly run (which sends alerts itself) is in progress,
-    and 5 when some alerts failed; each failure is listed.
-
-    \b
-    Example:
-      onrecord alerts check
-    """
-    from onrecord.nightly import UNDELIVERED, alert_failure_line, check_alerts
-
-    with _run_lock(settings), _pipeline(settings) as pipeline:
-        outcome = check_alerts(pipeline, settings)
-    failed = outcome.failed
-    click.echo(f"{outcome.sent} alert(s) sent" + (f", {failed} failed (retried next time)" if failed else ""))
-    for failure in outcome.failures:
-        click.echo(f"  failed: {alert_failure_line(failure)}")
-    if failed:
-        sys.exit(UNDELIVERED)
+for command in (votes, legistar, db, enqueue, worker, alerts):
+    cli.add_command(command)
 
 
 def main() -> None:

@@ -24,7 +24,8 @@ from typing import Any
 
 from catalog import OnRecordError, Settings, load_settings
 from catalog.db import open_catalog
-from onrecord.jobs import Claim, JobQueue, JobState, LostClaim, Task, run_workers
+from onrecord.job_runner import Task, run_workers
+from onrecord.jobs import Claim, JobQueue, JobState, LostClaim
 
 QUEUE = "default"
 TASKS = "onrecord.worker:tasks"
@@ -258,5 +259,5 @@ def _recording_args(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def tasks(url: str) -> dict[str, Task]:
-    """The task table ``python -m onrecord.jobs`` loads in each worker."""
+    """The task table ``python -m onrecord.job_runner`` loads in each worker."""
     return Tasks(url).table()

@@ -5,7 +5,7 @@ seam lands, the real ingest task cannot run on PostgreSQL; these bodies
 only wait (where a real one would transcribe) and then publish through the
 real ``PgStore.index_meeting`` with the claim's fence.
 
-Worker processes run them as ``python -m onrecord.jobs URL
+Worker processes run them as ``python -m onrecord.job_runner URL
 tests.job_doubles:tasks default 1 LEASE_SECONDS``.
 Each double appends what happened to the ``double_log`` table, so a test
 can read which worker did what even after it was killed.

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from catalog.pg import connect
-from onrecord.jobs import JobQueue, LostClaim, Worker, wait_for
+from onrecord.job_runner import Worker, wait_for
+from onrecord.jobs import JobQueue, LostClaim
 from tests.job_doubles import tasks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +36,16 @@ def queue(pg_url: str) -> Iterator[JobQueue]:
 
 def start_worker(url: str, lease: float) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "onrecord.jobs", url, "tests.job_doubles:tasks", "default", "1", str(lease)],
+        [
+            sys.executable,
+            "-m",
+            "onrecord.job_runner",
+            url,
+            "tests.job_doubles:tasks",
+            "default",
+            "1",
+            str(lease),
+        ],
         cwd=ROOT,
         stderr=subprocess.DEVNULL,
     )
@@ -190,7 +200,7 @@ def test_killing_the_worker_command_outright_stops_its_processes(pg_url: str, qu
         [
             sys.executable,
             "-c",
-            "import sys; from onrecord.jobs import run_workers;"
+            "import sys; from onrecord.job_runner import run_workers;"
             " run_workers(sys.argv[1], 'tests.job_doubles:tasks', 1, ['default'], False, 20.0)",
             pg_url,
         ],

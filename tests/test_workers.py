@@ -66,7 +66,15 @@ class Workers:
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
 
     def start(self) -> int:
-        command = [sys.executable, "-m", "onrecord.jobs", self.url, "onrecord.worker:tasks", "default", "1"]
+        command = [
+            sys.executable,
+            "-m",
+            "onrecord.job_runner",
+            self.url,
+            "onrecord.worker:tasks",
+            "default",
+            "1",
+        ]
         log = (self.logs / f"worker-{len(self.procs)}.log").open("wb")
         proc = subprocess.Popen([*command, str(LEASE)], env=self.env, stdout=log, stderr=subprocess.STDOUT)
         self.procs[proc.pid] = proc
