@@ -81,7 +81,7 @@ def ingest(
       onrecord ingest minutes.vtt --body "Oakland City Council" --date 2022-08-09
       onrecord ingest archive/captions/ --body "Boston City Council"
     """
-    from onrecord.pipeline import Overrides, expand_sources
+    from onrecord.sources import Overrides, expand_sources
 
     overrides = Overrides(body=body, date=date, title=title)
     settings = settings.with_overrides(engine=engine, whisper_model=model, captions=captions)

@@ -81,7 +81,7 @@ def enqueue(
     Example:
       onrecord enqueue council-2024-03-05.mp4 --body "Seattle City Council" --date 2024-03-05
     """
-    from onrecord.pipeline import Overrides
+    from onrecord.sources import Overrides
     from onrecord.worker import Recording, enqueue_recordings
 
     said = Overrides(body=body, date=date, title=title)  # checks --body and --date

@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from catalog.errors import OnRecordError
 from onrecord.jobs import BACKOFF_SECONDS, LEASE_SECONDS, Claim, JobQueue, LostClaim, Stopping
@@ -127,6 +127,28 @@ def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.2) -
     return predicate()
 
 
+def worker_command(
+    url: str,
+    tasks: str,
+    queues: Sequence[str] = ("default",),
+    until_idle: bool = False,
+    lease: float = LEASE_SECONDS,
+) -> list[str]:
+    """The command line of one worker process (``_main`` reads it back)."""
+    import sys
+
+    return [
+        sys.executable,
+        "-m",
+        "onrecord.job_runner",
+        url,
+        tasks,
+        ",".join(queues),
+        str(int(until_idle)),
+        str(lease),
+    ]
+
+
 def run_workers(
     url: str,
     tasks: str,
@@ -142,18 +164,8 @@ def run_workers(
     the worst exit status."""
     import signal
     import subprocess
-    import sys
 
-    command = [
-        sys.executable,
-        "-m",
-        "onrecord.job_runner",
-        url,
-        tasks,
-        ",".join(queues),
-        str(int(until_idle)),
-        str(lease),
-    ]
+    command = worker_command(url, tasks, queues, until_idle, lease)
     child_env = {**(env if env is not None else os.environ), PARENT_ENV: str(os.getpid())}
     procs = [subprocess.Popen(command, env=child_env) for _ in range(concurrency)]
 

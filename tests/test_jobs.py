@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from catalog.pg import connect
-from onrecord.job_runner import Worker, wait_for
+from onrecord.job_runner import Worker, wait_for, worker_command
 from onrecord.jobs import JobQueue, LostClaim
 from tests.job_doubles import tasks
 
@@ -36,16 +36,7 @@ def queue(pg_url: str) -> Iterator[JobQueue]:
 
 def start_worker(url: str, lease: float) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "onrecord.job_runner",
-            url,
-            "tests.job_doubles:tasks",
-            "default",
-            "1",
-            str(lease),
-        ],
+        worker_command(url, "tests.job_doubles:tasks", until_idle=True, lease=lease),
         cwd=ROOT,
         stderr=subprocess.DEVNULL,
     )

@@ -19,7 +19,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from onrecord.job_runner import worker_command
 from search.chunking import chunk_segments
 from search.pg_store import CHUNK_LOCK
 from tests.conftest import run, shared
@@ -66,17 +66,9 @@ class Workers:
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
 
     def start(self) -> int:
-        command = [
-            sys.executable,
-            "-m",
-            "onrecord.job_runner",
-            self.url,
-            "onrecord.worker:tasks",
-            "default",
-            "1",
-        ]
+        command = worker_command(self.url, "onrecord.worker:tasks", until_idle=True, lease=LEASE)
         log = (self.logs / f"worker-{len(self.procs)}.log").open("wb")
-        proc = subprocess.Popen([*command, str(LEASE)], env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         self.procs[proc.pid] = proc
         return proc.pid
 
