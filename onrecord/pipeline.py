@@ -22,12 +22,8 @@ from catalog import Meeting, Settings, SourceError
 from catalog.db import open_catalog
 from catalog.errors import MediaError, reason
 from onrecord.progress import Progress, Timings
-from onrecord.sources import Overrides, expand_sources, local_meeting, no_such_file, remote_meeting
+from onrecord.sources import Overrides, local_meeting, no_such_file, remote_meeting
 from onrecord.transcription import Profile, Transcription
-
-# Names callers read from here since before their own modules (sources,
-# transcription) were split off; cli.py reads Overrides and expand_sources.
-__all__ = ["IngestResult", "Overrides", "Pipeline", "Profile", "expand_sources", "pid_alive"]
 
 
 @dataclass
