@@ -30,9 +30,12 @@ def db_upgrade(settings: Settings) -> None:
     Example:
       ONRECORD_DATABASE_URL=postgresql://onrecord@db/onrecord onrecord db upgrade
     """
+    from onrecord.progress import Progress
     from onrecord.worker import upgrade_database
 
-    for line in upgrade_database(settings):
+    with Progress(enabled=sys.stderr.isatty()).count("spellings of meetings", unit="meeting") as bar:
+        lines = upgrade_database(settings, progress=bar)
+    for line in lines:
         click.echo(line)
 
 

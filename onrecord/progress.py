@@ -46,8 +46,8 @@ class Progress:
             bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]" if total else None,
         )
 
-    def count(self, desc: str) -> Any:
-        return self._bar(desc, None, unit="chunk")
+    def count(self, desc: str, unit: str = "chunk") -> Any:
+        return self._bar(desc, None, unit=unit)
 
 
 class Timings(dict[str, float]):

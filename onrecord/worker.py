@@ -18,6 +18,7 @@ add the meeting, nor write its transcript, nor publish it.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -62,10 +63,11 @@ def recording_key(source: str) -> str:
     return f"recording:{source if is_url(source) else Path(source).resolve().as_uri()}"
 
 
-def upgrade_database(settings: Settings) -> list[str]:
+def upgrade_database(settings: Settings, progress: Callable[[int, int], None] | None = None) -> list[str]:
     """Create or migrate every component's schema (catalog, alerts, search
     index, job queue); returns what it did, a line per component. On SQLite,
-    opening the stores migrates them."""
+    opening the stores migrates them. ``progress`` hears (meetings, of
+    meetings) while the index reads in the spellings of older meetings."""
     from search.alerts import alerts_book
     from search.backends import open_index
 
@@ -73,7 +75,7 @@ def upgrade_database(settings: Settings) -> list[str]:
         catalog = open_catalog(settings)
         try:
             alerts_book(catalog)
-            open_index(settings, catalog).close()
+            open_index(settings, catalog, progress=progress).close()
         finally:
             catalog.close()
         return [f"SQLite at {settings.db_path} is up to date (SQLite migrates itself)"]
@@ -83,7 +85,7 @@ def upgrade_database(settings: Settings) -> list[str]:
     catalog = open_catalog(settings, upgrade=True)
     try:
         # The index first: it refuses a database without the vector extension.
-        open_index(settings, catalog, upgrade=True).close()
+        open_index(settings, catalog, upgrade=True, progress=progress).close()
         alerts_book(catalog)
     finally:
         catalog.close()

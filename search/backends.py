@@ -13,25 +13,38 @@ from search.embed import Embedder
 from search.index import SearchIndex, embed_model_id
 from search.storage import Store
 
+# What a store's upgrade reports: (meetings done, meetings).
+Progress = Callable[[int, int], None] | None
+
 
 def _sqlite(
-    settings: Settings, catalog: Catalog, model_id: str, dim: Callable[[], int], upgrade: bool
+    settings: Settings,
+    catalog: Catalog,
+    model_id: str,
+    dim: Callable[[], int],
+    upgrade: bool,
+    progress: Progress,
 ) -> Store:
     from search.store import SQLiteStore
 
-    return SQLiteStore.beside(catalog, model_id)
+    return SQLiteStore.beside(catalog, model_id, progress=progress)
 
 
 def _postgres(
-    settings: Settings, catalog: Catalog, model_id: str, dim: Callable[[], int], upgrade: bool
+    settings: Settings,
+    catalog: Catalog,
+    model_id: str,
+    dim: Callable[[], int],
+    upgrade: bool,
+    progress: Progress,
 ) -> Store:
     from search.pg_store import PgStore
 
-    return PgStore(settings.database_url, model_id, dim=dim, migrate=upgrade)
+    return PgStore(settings.database_url, model_id, dim=dim, migrate=upgrade, progress=progress)
 
 
 # Stores by name; ``store_name`` picks one from the settings.
-STORES: dict[str, Callable[[Settings, Catalog, str, Callable[[], int], bool], Store]] = {
+STORES: dict[str, Callable[[Settings, Catalog, str, Callable[[], int], bool, Progress], Store]] = {
     "sqlite": _sqlite,
     "postgresql": _postgres,
 }
@@ -42,11 +55,16 @@ def store_name(settings: Settings) -> str:
 
 
 def open_index(
-    settings: Settings, catalog: Catalog, embedder: Embedder | None = None, upgrade: bool = False
+    settings: Settings,
+    catalog: Catalog,
+    embedder: Embedder | None = None,
+    upgrade: bool = False,
+    progress: Progress = None,
 ) -> SearchIndex:
     """The search index over ``catalog``'s meetings, in the store the
     settings name. ``upgrade`` (``onrecord db upgrade``) may create or
-    migrate PostgreSQL's tables; without it an old schema is refused."""
+    migrate PostgreSQL's tables; without it an old schema is refused.
+    ``progress`` hears how an upgrade's reading-in of spellings goes."""
     loaded = embedder
 
     def dim() -> int:
@@ -59,5 +77,5 @@ def open_index(
         return loaded.dim
 
     model_id = embed_model_id(settings.embed_model)
-    store = STORES[store_name(settings)](settings, catalog, model_id, dim, upgrade)
+    store = STORES[store_name(settings)](settings, catalog, model_id, dim, upgrade, progress)
     return SearchIndex(catalog, settings.embed_model, settings.base_url, embedder=loaded, store=store)

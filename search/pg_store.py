@@ -83,11 +83,18 @@ class PgStore(PgWords, PgVariants, Store):
     counts) they replace."""
 
     def __init__(
-        self, url: str, model_id: str, dim: int | Callable[[], int] = 384, migrate: bool = True
+        self,
+        url: str,
+        model_id: str,
+        dim: int | Callable[[], int] = 384,
+        migrate: bool = True,
+        progress: Callable[[int, int], None] | None = None,
     ) -> None:
         """``dim`` may be a function (loading the embedding model), called
         only when the model has no vectors here yet. Without ``migrate``
-        an old schema is refused with a word about ``onrecord db upgrade``."""
+        an old schema is refused with a word about ``onrecord db upgrade``;
+        with it, ``progress`` hears (meetings done, meetings) while the
+        spellings of meetings indexed before are read in."""
         self.db = PgConnection(url)
         self.model_id = model_id
         if migrate:
@@ -104,7 +111,7 @@ class PgStore(PgWords, PgVariants, Store):
         self._spelled_at = -1  # the generation it holds
         self._spelled_checked = -math.inf
         if migrate:
-            self._fill_variants()
+            self._fill_variants(progress)
 
     @property
     def conn(self) -> psycopg.Connection:

@@ -6,6 +6,7 @@ as meetings are indexed and read as ``variants.spellings`` asks
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from catalog.pg import translate_outages
@@ -48,10 +49,14 @@ class PgVariants(variants.VariantTable):
             (self.model, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]),
         )
 
-    def _fill_variants(self) -> None:
+    def _fill_variants(self, progress: Callable[[int, int], None] | None = None) -> None:
         """Read in the variants of meetings indexed before the table existed,
         one meeting per transaction (so an interrupted upgrade resumes);
         stores migrating at once share the work."""
+        row = self.conn.execute(
+            "SELECT count(*) FROM term_variants_todo WHERE model_id = %s", (self.model,)
+        ).fetchone()
+        total, done = (row[0] if row else 0), 0
         while True:
             with self.conn.transaction():
                 todo = self.conn.execute(
@@ -71,6 +76,9 @@ class PgVariants(variants.VariantTable):
                     (self.model, todo[0]),
                 )
                 self._bump()
+            done += 1
+            if progress:
+                progress(min(done, total), total)
 
     @translate_outages
     def spellings(self, item: str) -> list[str]:

@@ -6,6 +6,7 @@ the rules), on the store's connection."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from catalog.connection import transaction
@@ -34,12 +35,12 @@ class SQLiteVariants(variants.VariantTable):
             variants.table_rows(texts, roster),
         )
 
-    def _fill_variants(self) -> None:
+    def _fill_variants(self, progress: Callable[[int, int], None] | None = None) -> None:
         """Read in the variants of meetings indexed before the table existed,
         one meeting per transaction, so an interrupted upgrade resumes. A
         read-only connection leaves the work to the next writer."""
         todo = [r[0] for r in self.conn.execute("SELECT meeting_id FROM term_variants_todo")]
-        for meeting_id in todo:
+        for done, meeting_id in enumerate(todo, 1):
             try:
                 with transaction(self.conn):
                     rows = self.conn.execute(
@@ -51,6 +52,8 @@ class SQLiteVariants(variants.VariantTable):
                 if "readonly" in str(exc):
                     return
                 raise
+            if progress:
+                progress(done, len(todo))
 
     def spellings(self, item: str) -> list[str]:
         """Other FTS5 items for a query's word or compound: the written forms

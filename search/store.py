@@ -49,12 +49,26 @@ class SQLiteStore(SQLiteWords, SQLiteVariants, Store):
     (no spellings, no term counts) they replace."""
 
     @classmethod
-    def beside(cls, catalog: Catalog, model_id: str, vectors_dir: Path | None = None) -> SQLiteStore:
+    def beside(
+        cls,
+        catalog: Catalog,
+        model_id: str,
+        vectors_dir: Path | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> SQLiteStore:
         """The store in the catalog's own SQLite database, its vector files
         in ``vectors/`` beside it."""
-        return cls(catalog.conn, model_id, vectors_dir or catalog.db_path.parent / "vectors")
+        return cls(catalog.conn, model_id, vectors_dir or catalog.db_path.parent / "vectors", progress)
 
-    def __init__(self, conn: sqlite3.Connection, model_id: str, vectors_dir: Path) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        model_id: str,
+        vectors_dir: Path,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        """``progress`` hears (meetings done, meetings) while an upgrade
+        reads in the spellings of meetings indexed before it."""
         self.conn = conn
         self.model_id = model_id
         self.vectors_dir = vectors_dir
@@ -66,7 +80,7 @@ class SQLiteStore(SQLiteWords, SQLiteVariants, Store):
             is not None
         )
         if self._has_variants:
-            self._fill_variants()
+            self._fill_variants(progress)
         self._generation = -1
         self._map: VectorMap | None = None
         self._chunk_of_row = np.zeros(0, dtype=np.int64)

@@ -18,6 +18,7 @@ from search.fusion import LOOP_SHARE, loop_share
 from search.pg_schema import PG_MIGRATIONS
 from search.pg_store import PgStore
 from search.schema import SQLITE_MIGRATIONS
+from search.store import SQLiteStore
 from search.variants import code_keys, sounds_like
 from tests.test_retrieval import TURNS, council_segments
 
@@ -146,7 +147,11 @@ def test_an_older_store_learns_its_spellings_on_upgrade(
         old = SearchIndex(catalog, "all-MiniLM-L6-v2", "http://app.example", embedder=minilm)
         _meeting(catalog, old, "whispered", WHISPERED)
         assert not any("28-7G" in t for t in keyword_texts(old, "287(g)"))
-    upgraded = SearchIndex(catalog, "all-MiniLM-L6-v2", "http://app.example", embedder=minilm)
+    # The upgrade says how far it has read (``onrecord db upgrade`` shows a bar).
+    heard: list[tuple[int, int]] = []
+    store = SQLiteStore.beside(catalog, "all-MiniLM-L6-v2", progress=lambda *done: heard.append(done))
+    assert heard == [(1, 1)]
+    upgraded = SearchIndex(catalog, "all-MiniLM-L6-v2", "http://app.example", embedder=minilm, store=store)
     assert any("28-7G" in t for t in keyword_texts(upgraded, "287(g)"))
     catalog.close()
 
@@ -188,11 +193,14 @@ def test_a_postgresql_store_learns_its_spellings_on_upgrade(
     with monkeypatch.context() as patch:
         patch.setattr("search.pg_store.PG_MIGRATIONS", PG_MIGRATIONS[:2])
         patch.setattr(PgStore, "_add_variants", lambda self, texts, roster: None)  # as the old code did
-        patch.setattr(PgStore, "_fill_variants", lambda self: None)
+        patch.setattr(PgStore, "_fill_variants", lambda self, progress=None: None)
         old = pg_index(catalog, pg_url, minilm)
         _meeting(catalog, old, "whispered", WHISPERED)
         old.close()
-    upgraded = pg_index(catalog, pg_url, minilm)
+    heard: list[tuple[int, int]] = []
+    store = PgStore(pg_url, "all-MiniLM-L6-v2", progress=lambda *done: heard.append(done))
+    assert heard == [(1, 1)]
+    upgraded = SearchIndex(catalog, "all-MiniLM-L6-v2", "http://app.example", embedder=minilm, store=store)
     assert any("28-7G" in t for t in keyword_texts(upgraded, "287(g)"))
     upgraded.close()
     catalog.close()
