@@ -18,15 +18,17 @@ add the meeting, nor write its transcript, nor publish it.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from catalog import OnRecordError, Settings, load_settings
 from catalog.db import open_catalog
 from onrecord.job_runner import Task, run_workers
 from onrecord.jobs import Claim, JobQueue, JobState, LostClaim
+
+if TYPE_CHECKING:
+    from search.storage import Reporter
 
 QUEUE = "default"
 TASKS = "onrecord.worker:tasks"
@@ -63,7 +65,7 @@ def recording_key(source: str) -> str:
     return f"recording:{source if is_url(source) else Path(source).resolve().as_uri()}"
 
 
-def upgrade_database(settings: Settings, progress: Callable[[int, int], None] | None = None) -> list[str]:
+def upgrade_database(settings: Settings, progress: Reporter | None = None) -> list[str]:
     """Create or migrate every component's schema (catalog, alerts, search
     index, job queue); returns what it did, a line per component. On SQLite,
     opening the stores migrates them. ``progress`` hears (meetings, of

@@ -11,10 +11,7 @@ from collections.abc import Callable
 from catalog import Catalog, Settings
 from search.embed import Embedder
 from search.index import SearchIndex, embed_model_id
-from search.storage import Store
-
-# What a store's upgrade reports: (meetings done, meetings).
-Progress = Callable[[int, int], None] | None
+from search.storage import Reporter, Store
 
 
 def _sqlite(
@@ -23,7 +20,7 @@ def _sqlite(
     model_id: str,
     dim: Callable[[], int],
     upgrade: bool,
-    progress: Progress,
+    progress: Reporter | None,
 ) -> Store:
     from search.store import SQLiteStore
 
@@ -36,7 +33,7 @@ def _postgres(
     model_id: str,
     dim: Callable[[], int],
     upgrade: bool,
-    progress: Progress,
+    progress: Reporter | None,
 ) -> Store:
     from search.pg_store import PgStore
 
@@ -44,7 +41,7 @@ def _postgres(
 
 
 # Stores by name; ``store_name`` picks one from the settings.
-STORES: dict[str, Callable[[Settings, Catalog, str, Callable[[], int], bool, Progress], Store]] = {
+STORES: dict[str, Callable[[Settings, Catalog, str, Callable[[], int], bool, Reporter | None], Store]] = {
     "sqlite": _sqlite,
     "postgresql": _postgres,
 }
@@ -59,7 +56,7 @@ def open_index(
     catalog: Catalog,
     embedder: Embedder | None = None,
     upgrade: bool = False,
-    progress: Progress = None,
+    progress: Reporter | None = None,
 ) -> SearchIndex:
     """The search index over ``catalog``'s meetings, in the store the
     settings name. ``upgrade`` (``onrecord db upgrade``) may create or

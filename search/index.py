@@ -22,7 +22,7 @@ from search.links import deep_link
 from search.match import STRONG, QueryWord, query_words, strengths
 from search.query import SearchQuery, content_items, is_strict, reported_remark
 from search.quotes import Quote, chunk_sentences, pick_quote
-from search.storage import CANDIDATES, SECTION_DEPTH, Store
+from search.storage import CANDIDATES, SECTION_DEPTH, Reporter, Store
 from search.store import SQLiteStore
 
 # Bump when chunking changes, so ``onrecord reindex`` redoes every meeting.
@@ -92,7 +92,7 @@ class SearchIndex:
         self,
         meeting_id: int,
         segments: list[Segment],
-        progress: Callable[[int, int], None] | None = None,
+        progress: Reporter | None = None,
         fence: Callable[[Any], None] | None = None,
         vocabulary: Sequence[str] = (),
     ) -> int:
@@ -147,7 +147,7 @@ class SearchIndex:
             if m.id is not None and m.status in ("indexed", "indexing") and done.get(m.id) != self.version
         ]
 
-    def reindex(self, rebuild: bool = False, progress: Callable[[int, int], None] | None = None) -> int:
+    def reindex(self, rebuild: bool = False, progress: Reporter | None = None) -> int:
         """Bring the index up to date with the current model and chunker;
         ``rebuild`` starts from an empty vector file (reclaiming the space of
         replaced meetings). Resumable: each meeting is committed on its own."""

@@ -40,7 +40,7 @@ from search.pg_schema import PG_MIGRATIONS
 from search.pg_variants import PgVariants
 from search.pg_words import PgWords
 from search.query import SearchQuery
-from search.storage import CANDIDATES, Store
+from search.storage import CANDIDATES, Reporter, Store
 
 if TYPE_CHECKING:
     import psycopg
@@ -88,7 +88,7 @@ class PgStore(PgWords, PgVariants, Store):
         model_id: str,
         dim: int | Callable[[], int] = 384,
         migrate: bool = True,
-        progress: Callable[[int, int], None] | None = None,
+        progress: Reporter | None = None,
     ) -> None:
         """``dim`` may be a function (loading the embedding model), called
         only when the model has no vectors here yet. Without ``migrate``

@@ -6,13 +6,12 @@ as meetings are indexed and read as ``variants.spellings`` asks
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from catalog.pg import translate_outages
 from search import variants
 from search.pg_words import TsQuery
-from search.storage import POSTING_BUDGET
+from search.storage import POSTING_BUDGET, Reporter
 
 if TYPE_CHECKING:
     import psycopg
@@ -49,7 +48,7 @@ class PgVariants(variants.VariantTable):
             (self.model, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]),
         )
 
-    def _fill_variants(self, progress: Callable[[int, int], None] | None = None) -> None:
+    def _fill_variants(self, progress: Reporter | None = None) -> None:
         """Read in the variants of meetings indexed before the table existed,
         one meeting per transaction (so an interrupted upgrade resumes);
         stores migrating at once share the work."""

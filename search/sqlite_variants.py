@@ -6,11 +6,11 @@ the rules), on the store's connection."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from catalog.connection import transaction
 from search import variants
+from search.storage import Reporter
 
 
 class SQLiteVariants(variants.VariantTable):
@@ -35,7 +35,7 @@ class SQLiteVariants(variants.VariantTable):
             variants.table_rows(texts, roster),
         )
 
-    def _fill_variants(self, progress: Callable[[int, int], None] | None = None) -> None:
+    def _fill_variants(self, progress: Reporter | None = None) -> None:
         """Read in the variants of meetings indexed before the table existed,
         one meeting per transaction, so an interrupted upgrade resumes. A
         read-only connection leaves the work to the next writer."""

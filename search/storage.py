@@ -27,6 +27,8 @@ SECTION_DEPTH = 2_000
 # anyway; if still more passages match, the newest this many are scored.
 # Smaller stores never reach it, so their ranking is untouched.
 POSTING_BUDGET = 12_000
+# A long step's progress: hears (done, of), e.g. meetings or texts.
+Reporter = Callable[[int, int], None]
 
 
 def affordable(counts: list[int], budget: int) -> list[int]:

@@ -35,7 +35,7 @@ from search.schema import SQLITE_MIGRATIONS
 from search.sqlite_filters import FILTER_SQL, _by_start, _filter_params, _spans
 from search.sqlite_variants import SQLiteVariants
 from search.sqlite_words import SQLiteWords
-from search.storage import CANDIDATES, Store
+from search.storage import CANDIDATES, Reporter, Store
 from search.vectors import EXACT_BELOW, VectorMap
 
 
@@ -54,7 +54,7 @@ class SQLiteStore(SQLiteWords, SQLiteVariants, Store):
         catalog: Catalog,
         model_id: str,
         vectors_dir: Path | None = None,
-        progress: Callable[[int, int], None] | None = None,
+        progress: Reporter | None = None,
     ) -> SQLiteStore:
         """The store in the catalog's own SQLite database, its vector files
         in ``vectors/`` beside it."""
@@ -65,7 +65,7 @@ class SQLiteStore(SQLiteWords, SQLiteVariants, Store):
         conn: sqlite3.Connection,
         model_id: str,
         vectors_dir: Path,
-        progress: Callable[[int, int], None] | None = None,
+        progress: Reporter | None = None,
     ) -> None:
         """``progress`` hears (meetings done, meetings) while an upgrade
         reads in the spellings of meetings indexed before it."""
